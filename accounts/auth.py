@@ -1,0 +1,90 @@
+"""Who is asking, and which districts they may see.
+
+Browser pages authenticate with the Flask-Login session; `/api/` routes only
+with a bearer token (never the session cookie, so the API needs no CSRF
+token). Either way the request's district scope is set here, once, before any
+view runs.
+"""
+from functools import wraps
+
+from flask import abort, g, request
+from flask_babel import lazy_gettext
+from flask_login import current_user
+from sqlalchemy import select
+
+from accounts.models import User
+from app import db, login_manager
+from core.database import set_district_scope
+
+API_PREFIX = "/api/"
+
+
+@login_manager.user_loader
+def load_user(session_id):
+    user_id, _, version = session_id.partition(":")
+    if not user_id.isdigit():
+        return None
+    user = db.session.execute(select(User).where(User.id == int(user_id))).scalar_one_or_none()
+    if user is None or str(user.session_version) != version:
+        return None
+    return user
+
+
+def bearer_token():
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+def is_api_request():
+    return request.path.startswith(API_PREFIX)
+
+
+def _establish_scope():
+    if is_api_request():
+        from accounts.services import user_for_token
+
+        user = user_for_token(bearer_token())
+        if user is not None:
+            db.session.commit()  # keep last_used_at
+    else:
+        user = current_user if current_user.is_authenticated else None
+    g.principal = user
+    set_district_scope(user.district_keys if user is not None else None)
+
+
+def principal():
+    """The authenticated user of this request (session or token), or None."""
+    return g.get("principal")
+
+
+def role_required(*roles):
+    """Allow only these roles; anonymous visitors go to the login page (web) or get 401 (API)."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            user = principal()
+            if user is None:
+                if is_api_request():
+                    abort(401)
+                return login_manager.unauthorized()
+            if roles and user.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+login_required = role_required()
+editor_required = role_required("admin", "coordinator")
+admin_required = role_required("admin")
+
+
+def init_app(app):
+    login_manager.login_view = "accounts.login"
+    login_manager.login_message = lazy_gettext("Bitte melden Sie sich an.")
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "basic"
+    app.before_request(_establish_scope)

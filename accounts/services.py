@@ -1,0 +1,132 @@
+"""Account rules: creating users, passwords (Argon2id), API tokens."""
+import hashlib
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+
+from accounts.models import ROLES, ApiToken, User, utcnow
+from app import db
+from subscribers.models import District
+
+# argon2-cffi's defaults are RFC 9106's low-memory profile of Argon2id.
+password_hasher = PasswordHasher()
+# Verified against when the address is unknown, so timing does not reveal it.
+_DUMMY_HASH = password_hasher.hash(secrets.token_urlsafe(16))
+
+MIN_PASSWORD_LENGTH = 12
+
+
+class AccountError(ValueError):
+    """A rule was broken; the message is fit to show to the person."""
+
+
+def normalize_email(email, check=True):
+    email = (email or "").strip()
+    if check:
+        try:
+            email = validate_email(email, check_deliverability=False).normalized
+        except EmailNotValidError as exc:
+            raise AccountError(_("Ungültige E-Mail-Adresse: %(reason)s", reason=exc)) from exc
+    return email.lower()
+
+
+def generate_password():
+    return secrets.token_urlsafe(15)  # 20 characters, about 120 bits
+
+
+def hash_password(password):
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(_("Das Passwort muss mindestens %(n)d Zeichen lang sein.", n=MIN_PASSWORD_LENGTH))
+    return password_hasher.hash(password)
+
+
+def find_user(email):
+    return db.session.execute(select(User).where(User.email == (email or "").strip().lower())).scalar_one_or_none()
+
+
+def resolve_districts(keys):
+    keys = list(dict.fromkeys(keys or []))
+    districts = db.session.execute(select(District).where(District.key.in_(keys))).scalars().all()
+    missing = sorted(set(keys) - {d.key for d in districts})
+    if missing:
+        raise AccountError(_("Unbekannter Kreis: %(keys)s", keys=", ".join(missing)))
+    return sorted(districts, key=lambda d: d.name)
+
+
+def role_districts(role, district_keys):
+    """Check a role and its districts together; returns the District rows."""
+    if role not in ROLES:
+        raise AccountError(_("Unbekannte Rolle %(role)s; erlaubt: %(roles)s.", role=role, roles=", ".join(ROLES)))
+    districts = resolve_districts(district_keys)
+    if role == "coordinator" and not districts:
+        raise AccountError(_("Eine Koordinatorin oder ein Koordinator braucht mindestens einen Kreis."))
+    return districts
+
+
+def create_user(email, role, district_keys=(), password=None, name="", check_email=True):
+    """Create a user; returns (user, password). Does not commit."""
+    email = normalize_email(email, check=check_email)
+    if find_user(email) is not None:
+        raise AccountError(_("Es gibt bereits ein Konto für %(email)s.", email=email))
+    districts = role_districts(role, district_keys)
+    password = password or generate_password()
+    user = User(email=email, name=name, role=role, password_hash=hash_password(password), districts=districts)
+    db.session.add(user)
+    db.session.flush()
+    return user, password
+
+
+def update_user(user, role, district_keys, name, active):
+    districts = role_districts(role, district_keys)
+    if user.active and not active:
+        user.session_version += 1
+    user.role, user.districts, user.name, user.active = role, districts, name, active
+
+
+def set_password(user, password):
+    user.password_hash = hash_password(password)
+    user.session_version += 1
+
+
+def authenticate(email, password):
+    """The active user with this address and password, or None."""
+    user = find_user(email)
+    try:
+        password_hasher.verify(user.password_hash if user else _DUMMY_HASH, password or "")
+    except (VerificationError, InvalidHashError):
+        return None
+    if user is None or not user.active:
+        return None
+    if password_hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = password_hasher.hash(password)
+    user.last_login_at = utcnow()
+    return user
+
+
+def hash_token(token):
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(user, label=""):
+    """Create an API token; only its hash is stored. Does not commit."""
+    token = "egov_" + secrets.token_urlsafe(32)
+    db.session.add(ApiToken(user=user, token_hash=hash_token(token), label=label))
+    return token
+
+
+def user_for_token(token):
+    if not token:
+        return None
+    row = db.session.execute(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).scalar_one_or_none()
+    if row is None or not row.user.active:
+        return None
+    row.last_used_at = utcnow()
+    return row.user
+
+
+def user_count():
+    return db.session.execute(select(func.count()).select_from(User)).scalar_one()

@@ -1,0 +1,93 @@
+"""Application factory and the unbound extensions every package imports.
+
+`flask` finds this module from the repository root without `--app`, and its
+`create_app` factory. Blueprints are imported inside the factory so that the
+domain packages can import the extensions from here without cycles.
+"""
+import os
+
+from flask import Flask
+from flask_babel import Babel
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager
+from flask_mail import Mail
+from flask_migrate import Migrate
+from flask_smorest import Api
+from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
+from sqlalchemy import MetaData
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+
+# Named constraints keep Alembic migrations identical on SQLite and PostgreSQL.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
+migrate = Migrate()
+login_manager = LoginManager()
+csrf = CSRFProtect()
+babel = Babel()
+mail = Mail()
+api = Api()
+limiter = Limiter(key_func=get_remote_address)
+
+
+def create_app(config=None):
+    """Build the app. `config` (a mapping) overrides the environment."""
+    from core.config import load_config
+
+    config = dict(config or {})
+    app = Flask(
+        __name__,
+        instance_path=config.get("INSTANCE_PATH") or os.environ.get("INSTANCE_PATH") or None,
+        instance_relative_config=True,
+    )
+    load_config(app, config)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(ROOT, "migrations"), render_as_batch=True)
+    mail.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+
+    from core import i18n
+
+    babel.init_app(app, locale_selector=i18n.select_locale, timezone_selector=i18n.select_timezone)
+    i18n.init_app(app)
+
+    import core.database  # noqa: F401  (registers the district scope and SQLite pragmas)
+
+    from accounts import auth
+
+    auth.init_app(app)
+
+    from accounts.cli import users_cli
+    from accounts.views import bp as accounts_bp
+    from core.cli import register_cli
+    from core.views import bp as core_bp
+    from subscribers.cli import directory_cli
+    from subscribers.views import bp as subscribers_bp
+
+    app.register_blueprint(core_bp)
+    app.register_blueprint(accounts_bp)
+    app.register_blueprint(subscribers_bp)
+
+    from core.api import register_api
+
+    register_api(app)
+
+    from core import errors
+
+    errors.init_app(app)
+
+    app.cli.add_command(users_cli)
+    app.cli.add_command(directory_cli)
+    register_cli(app)
+    return app

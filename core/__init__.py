@@ -1,0 +1,1 @@
+"""Shared plumbing: configuration, database, queue, mail transport, i18n, errors."""

@@ -1,0 +1,112 @@
+"""Configuration from the environment, with embedded defaults.
+
+Everything has a default that works on a fresh machine: SQLite and the
+embedded Redis live in the instance folder, a secret key is generated once and
+kept there, and without MAIL_SERVER mail goes to the outbox folder.
+"""
+import os
+import secrets
+
+TRUE_WORDS = {"1", "true", "yes", "on"}
+
+
+def env_bool(name, default=False):
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return value.strip().lower() in TRUE_WORDS
+
+
+def env_int(name, default):
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def normalize_database_url(url):
+    """Accept the common `postgres://` spellings and use the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def instance_secret_key(instance_path):
+    """Read the key from the instance folder, creating it once.
+
+    Web and worker processes may start at the same moment; linking a fully
+    written temporary file into place makes exactly one of them win.
+    """
+    path = os.path.join(instance_path, "secret_key")
+    if not os.path.exists(path):
+        tmp = f"{path}.{os.getpid()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
+    with open(path) as fh:
+        return fh.read().strip()
+
+
+def from_environment(instance_path):
+    env = os.environ
+    database_url = env.get("DATABASE_URL") or "sqlite:///" + os.path.join(instance_path, "egov.sqlite3")
+    base_url = (env.get("BASE_URL") or "http://127.0.0.1:5000").rstrip("/")
+    secure = base_url.startswith("https://")
+    return {
+        "SQLALCHEMY_DATABASE_URI": normalize_database_url(database_url),
+        "REDIS_URL": env.get("REDIS_URL") or None,
+        "EMBEDDED_REDIS_FILE": os.path.join(instance_path, "redis.db"),
+        "SECRET_KEY": env.get("SECRET_KEY") or None,
+        "BASE_URL": base_url,
+        "MAIL_SERVER": env.get("MAIL_SERVER") or None,
+        "MAIL_PORT": env_int("MAIL_PORT", 25),
+        "MAIL_USERNAME": env.get("MAIL_USERNAME") or None,
+        "MAIL_PASSWORD": env.get("MAIL_PASSWORD") or None,
+        "MAIL_USE_TLS": env_bool("MAIL_USE_TLS"),
+        "MAIL_USE_SSL": env_bool("MAIL_USE_SSL"),
+        "MAIL_DEFAULT_SENDER": env.get("MAIL_DEFAULT_SENDER") or "E-Government-Koordination <noreply@localhost>",
+        "OUTBOX_DIR": env.get("OUTBOX_DIR") or os.path.join(instance_path, "outbox"),
+        "ADMIN_EMAIL": env.get("ADMIN_EMAIL") or "admin@localhost",
+        "RQ_QUEUES": ["default"],
+        # Secure cookies need HTTPS; on a plain-HTTP development URL they would
+        # make login impossible, so they follow BASE_URL.
+        "SESSION_COOKIE_SECURE": secure,
+        "REMEMBER_COOKIE_SECURE": secure,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "PREFERRED_URL_SCHEME": "https" if secure else "http",
+        "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT") or "10 per minute;50 per hour",
+        "BABEL_DEFAULT_LOCALE": "de",
+        "BABEL_DEFAULT_TIMEZONE": "Europe/Berlin",
+        "LANGUAGES": ["de", "en"],
+        "API_TITLE": "E-Government-Koordination BW",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/api",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+    }
+
+
+def load_config(app, overrides):
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.update(from_environment(app.instance_path))
+    app.config.update({k: v for k, v in overrides.items() if k != "INSTANCE_PATH"})
+    app.config["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = instance_secret_key(app.instance_path)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # Web and workers write concurrently; wait for the lock instead of failing.
+        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 30}})
+    else:
+        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    from core.queue import limiter_storage_uri
+
+    app.config.setdefault("RATELIMIT_STORAGE_URI", limiter_storage_uri(app))
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)

@@ -1,0 +1,81 @@
+"""Database plumbing: SQLite pragmas and the district scope.
+
+District scoping is one mechanism, here: every ORM statement executed while a
+scope is set gets `with_loader_criteria` for each model that mixes in
+`DistrictScoped`, so a coordinator of district A cannot load, list, update or
+delete a row of district B through any view, API route or relationship. The
+scope is set once per request by `accounts.auth`; CLI commands and jobs run
+without a scope.
+"""
+from flask import abort, g, has_app_context
+from sqlalchemy import event, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, with_loader_criteria
+
+from app import db
+
+
+class DistrictScoped:
+    """Mixin for models whose rows belong to one district.
+
+    Models with a `district_key` column need nothing more; others override
+    `scope_criteria` with an expression that reaches a district key.
+    """
+
+    @classmethod
+    def scope_criteria(cls, district_keys):
+        return cls.district_key.in_(district_keys)
+
+
+def set_district_scope(district_keys):
+    """Restrict this request to the given district keys (None: no restriction)."""
+    g.district_scope = None if district_keys is None else frozenset(district_keys)
+
+
+def current_district_scope():
+    if not has_app_context():
+        return None
+    return g.get("district_scope")
+
+
+def scoped_models():
+    return [m.class_ for m in db.Model.registry.mappers if issubclass(m.class_, DistrictScoped)]
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _restrict_to_district_scope(state):
+    keys = current_district_scope()
+    if keys is None:
+        return
+    if not (state.is_select or state.is_update or state.is_delete):
+        return
+    if state.is_column_load or state.is_relationship_load:
+        return  # the criteria below already travel with the parent statement
+    keys = sorted(keys)
+    state.statement = state.statement.options(
+        *(with_loader_criteria(model, model.scope_criteria(keys), include_aliases=True) for model in scoped_models())
+    )
+
+
+def load_or_404(model, **by):
+    """Load one row through a real SELECT, so the district scope applies.
+
+    `Session.get` may answer from the identity map without a query; a SELECT
+    never does.
+    """
+    row = db.session.execute(select(model).filter_by(**by)).scalar_one_or_none()
+    if row is None:
+        abort(404)
+    return row
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record):
+    module = type(dbapi_connection).__module__
+    if not module.startswith("sqlite3"):
+        return
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()

@@ -1,0 +1,1 @@
+"""Events: workshops, office hours, registrations and iCalendar."""

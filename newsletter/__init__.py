@@ -1,0 +1,1 @@
+"""Newsletters: composing in MJML, the sending pipeline and tracking."""

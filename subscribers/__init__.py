@@ -1,0 +1,1 @@
+"""Districts, municipalities and (later) the subscriber lists."""

@@ -1,0 +1,253 @@
+"""Fixtures: the app from the factory, its client and CLI runner, factories for
+rows, a real SMTP server, and an in-process RQ worker.
+
+By default the suite runs on SQLite and the embedded Redis. With DATABASE_URL
+and/or REDIS_URL set it runs against those servers instead; the database's
+tables are dropped and migrated afresh at the start and emptied after every
+test, and the Redis database is flushed: point them at throwaway databases.
+"""
+import email
+import email.policy
+import os
+import socket
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from app import create_app, db
+
+DATABASE_URL = os.environ.get("DATABASE_URL")
+REDIS_URL = os.environ.get("REDIS_URL")
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def instance_path(tmp_path_factory):
+    # Short path: the embedded Redis's Unix socket lives in it.
+    return str(tmp_path_factory.mktemp("inst"))
+
+
+@pytest.fixture(scope="session")
+def base_config(instance_path):
+    return {
+        "TESTING": True,
+        "INSTANCE_PATH": instance_path,
+        "SECRET_KEY": "test-secret",
+        "SQLALCHEMY_DATABASE_URI": DATABASE_URL or "sqlite:///" + os.path.join(instance_path, "test.sqlite3"),
+        "REDIS_URL": REDIS_URL,
+        "MAIL_SERVER": None,
+        "WTF_CSRF_ENABLED": False,
+        "BASE_URL": "http://localhost",
+        "SERVER_NAME": None,
+    }
+
+
+@pytest.fixture(scope="session")
+def embedded_redis(instance_path):
+    """The embedded Redis of the test instance, unless REDIS_URL is given."""
+    if REDIS_URL:
+        yield None
+        return
+    from core.queue import EmbeddedRedis
+
+    server = EmbeddedRedis(instance_path).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def _database(base_config, embedded_redis):
+    """Migrate the schema once per session, from nothing."""
+    import flask_migrate
+
+    app = create_app(base_config)
+    with app.app_context():
+        db.drop_all()
+        db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        db.session.commit()
+        flask_migrate.upgrade()
+    return True
+
+
+@pytest.fixture
+def make_app(base_config, _database, tmp_path):
+    """Build an app with extra config; the database and Redis are cleaned afterwards."""
+    apps = []
+
+    def factory(**overrides):
+        config = dict(base_config, OUTBOX_DIR=str(tmp_path / "outbox"))
+        config.update(overrides)
+        app = create_app(config)
+        apps.append(app)
+        with app.app_context():
+            from core.queue import get_redis
+
+            get_redis().flushdb()
+        return app
+
+    yield factory
+    if apps:
+        with apps[0].app_context():
+            db.session.remove()
+            for table in reversed(db.metadata.sorted_tables):
+                db.session.execute(table.delete())
+            db.session.commit()
+            from core.queue import get_redis
+
+            get_redis().flushdb()
+
+
+@pytest.fixture
+def app(make_app):
+    app = make_app()
+    with app.app_context():
+        yield app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def shared_data():
+    """The official list of BW districts and municipalities (skipped when absent)."""
+    if not (SHARED_DATA / "bw_districts.csv").exists():
+        pytest.skip("../shared/data is not available")
+    return SHARED_DATA
+
+
+# --- row factories -------------------------------------------------------
+
+
+@pytest.fixture
+def make_district(app):
+    from subscribers.models import District, Municipality
+
+    def factory(key="08115", name="Böblingen", kind="Landkreis", municipalities=()):
+        district = District(key=key, name=name, kind=kind)
+        db.session.add(district)
+        for ags, mname in municipalities:
+            db.session.add(Municipality(ags=ags, name=mname, district_key=key))
+        db.session.commit()
+        return district
+
+    return factory
+
+
+@pytest.fixture
+def two_districts(make_district):
+    """Böblingen and Esslingen with two municipalities each."""
+    boeblingen = make_district(
+        "08115", "Böblingen", municipalities=[("08115003", "Böblingen, Stadt"), ("08115045", "Sindelfingen, Stadt")]
+    )
+    esslingen = make_district(
+        "08116", "Esslingen", municipalities=[("08116019", "Esslingen am Neckar, Stadt"), ("08116050", "Nürtingen, Stadt")]
+    )
+    return boeblingen, esslingen
+
+
+@pytest.fixture
+def make_user(app):
+    from accounts.services import create_user
+
+    def factory(email="koordination@lrabb.de", role="coordinator", districts=("08115",), password=None):
+        user, password = create_user(email, role, districts, password=password)
+        db.session.commit()
+        user.plain_password = password
+        return user
+
+    return factory
+
+
+@pytest.fixture
+def make_token(app):
+    from accounts.services import issue_token
+
+    def factory(user):
+        token = issue_token(user)
+        db.session.commit()
+        return {"Authorization": f"Bearer {token}"}
+
+    return factory
+
+
+@pytest.fixture
+def login(client):
+    def do_login(user):
+        response = client.post("/login", data={"email": user.email, "password": user.plain_password})
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return client
+
+    return do_login
+
+
+# --- real SMTP server and RQ worker --------------------------------------
+
+
+class SMTPSink:
+    """Messages received by the aiosmtpd server, parsed as a mail client would."""
+
+    def __init__(self):
+        self.messages = []
+        self.envelopes = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.envelopes.append(envelope)
+        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        return "250 OK"
+
+    def wait_for(self, count, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.messages
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server on localhost; `.messages` holds what it received."""
+    from aiosmtpd.controller import Controller
+
+    sink = SMTPSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    sink.port = controller.port
+    yield sink
+    controller.stop()
+
+
+@pytest.fixture
+def smtp_app(make_app, smtp_server):
+    """An app whose mail goes to the test SMTP server."""
+    app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp_server.port)
+    with app.app_context():
+        yield app
+
+
+@pytest.fixture
+def run_jobs():
+    """Run every queued job in this process (an RQ SimpleWorker in burst mode)."""
+    from flask import current_app
+
+    from worker import build_worker
+
+    def run():
+        worker = build_worker(current_app._get_current_object(), simple=True)
+        worker.work(burst=True, with_scheduler=False)
+        return worker
+
+    return run
