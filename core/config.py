@@ -17,9 +17,18 @@ def env_bool(name, default=False):
     return value.strip().lower() in TRUE_WORDS
 
 
+class ConfigError(RuntimeError):
+    """A setting in the environment cannot be used; the message says which."""
+
+
 def env_int(name, default):
     value = os.environ.get(name)
-    return int(value) if value not in (None, "") else default
+    if value is None or value.strip() == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {value!r}") from None
 
 
 def normalize_database_url(url):
@@ -80,6 +89,9 @@ def from_environment(instance_path):
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "PREFERRED_URL_SCHEME": "https" if secure else "http",
+        # Reverse proxies in front of the app whose X-Forwarded-* headers are
+        # trusted; rate limits key on the client address, not the proxy's.
+        "TRUSTED_PROXIES": env_int("TRUSTED_PROXIES", 0),
         "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT") or "10 per minute;50 per hour",
         "BABEL_DEFAULT_LOCALE": "de",
         "BABEL_DEFAULT_TIMEZONE": "Europe/Berlin",
@@ -105,6 +117,11 @@ def load_config(app, overrides):
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 30}})
     else:
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    if app.config["TRUSTED_PROXIES"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     from core.queue import limiter_storage_uri
 
     app.config.setdefault("RATELIMIT_STORAGE_URI", limiter_storage_uri(app))

@@ -1,8 +1,97 @@
-"""`flask demo` (being written)."""
+"""`flask demo`: a small, realistic Landkreis Böblingen to look around in.
+
+Each seed step is idempotent, so running the command again is harmless and
+later packages (subscribers, newsletters, events) add their step to
+`demo_command` in the same shape: look for what is already there, add only
+what is missing, never commit themselves.
+"""
 import click
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from accounts.services import AccountError, create_user, find_user
+from app import db
+from subscribers.cli import directory_file_options, echo_result, import_or_exit
+from subscribers.directory import DistrictRow, MunicipalityRow, write_directory
+from subscribers.models import District
+
+DEMO_DISTRICT = DistrictRow("08115", "Böblingen", "Landkreis")
+# Names and keys exactly as in the official list, so a later import of that
+# list finds them unchanged.
+DEMO_MUNICIPALITIES = [
+    MunicipalityRow(ags, name, DEMO_DISTRICT.key)
+    for ags, name in [
+        ("08115003", "Böblingen, Stadt"),
+        ("08115013", "Ehningen"),
+        ("08115015", "Gärtringen"),
+        ("08115021", "Herrenberg, Stadt"),
+        ("08115024", "Holzgerlingen, Stadt"),
+        ("08115028", "Leonberg, Stadt"),
+        ("08115029", "Magstadt"),
+        ("08115041", "Renningen, Stadt"),
+        ("08115045", "Sindelfingen, Stadt"),
+        ("08115050", "Weil der Stadt, Stadt"),
+    ]
+]
+DEMO_COORDINATOR = "koordination@demo.invalid"
+
+
+def seed_directory():
+    """The built-in sample of the district and some of its municipalities."""
+    write_directory([DEMO_DISTRICT], DEMO_MUNICIPALITIES)
+
+
+def seed_coordinator():
+    """The demo coordinator; returns (user, password), password None when the account existed."""
+    user = find_user(DEMO_COORDINATOR)
+    if user is not None:
+        return user, None
+    # .invalid is reserved and can never receive mail, which is what a demo wants.
+    return create_user(
+        DEMO_COORDINATOR, "coordinator", [DEMO_DISTRICT.key], name=_("Demo-Koordination Böblingen"), check_email=False
+    )
 
 
 @click.command("demo")
-def demo_command():
-    """Seed a demo district."""
-    raise click.ClickException("flask demo is being written")
+@directory_file_options
+def demo_command(districts_path, municipalities_path):
+    """Demodaten anlegen: Landkreis Böblingen mit Gemeinden und einem Koordinationskonto.
+
+    Mit --districts/--municipalities werden die amtlichen Listen eingelesen,
+    sonst eine eingebaute Auswahl von Gemeinden. Mehrfaches Ausführen ist
+    unschädlich.
+    """
+    imported = None
+    if districts_path or municipalities_path:
+        imported = import_or_exit(districts_path, municipalities_path)
+    else:
+        seed_directory()
+    district = db.session.execute(select(District).filter_by(key=DEMO_DISTRICT.key)).scalar_one_or_none()
+    if district is None:
+        db.session.rollback()
+        raise click.ClickException(_(
+            "Der Kreis %(key)s fehlt: er steht weder in den Dateien noch in der Datenbank.", key=DEMO_DISTRICT.key
+        ))
+    try:
+        user, password = seed_coordinator()
+    except AccountError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from exc
+    db.session.commit()
+    if imported is not None:
+        echo_result(imported)
+    echo_demo(district, user, password)
+
+
+def echo_demo(district, user, password):
+    click.echo(_("%(district)s mit %(n)d Gemeinden ist bereit.", district=district.display_name,
+                 n=len(district.municipalities)))
+    if password is None:
+        click.echo(_(
+            "Die Demo gibt es bereits; Anmeldung als %(email)s. Neues Passwort: flask users set-password %(email)s",
+            email=user.email,
+        ))
+        return
+    click.echo(_("Koordinationskonto angelegt. Das Passwort wird nur dieses eine Mal angezeigt:"))
+    click.echo(_("E-Mail: %(email)s", email=user.email))
+    click.echo(_("Passwort: %(password)s", password=password))

@@ -1,5 +1,5 @@
 """Language and time zone: German and Europe/Berlin unless the person chose English."""
-from flask import current_app, request, session
+from flask import current_app, has_request_context, request, session
 from flask_babel import format_date, format_datetime, format_time
 
 SESSION_KEY = "lang"
@@ -7,7 +7,8 @@ SESSION_KEY = "lang"
 
 def select_locale():
     languages = current_app.config["LANGUAGES"]
-    chosen = session.get(SESSION_KEY)
+    # CLI commands and jobs have no session: they speak the default language.
+    chosen = session.get(SESSION_KEY) if has_request_context() else None
     if chosen in languages:
         return chosen
     return current_app.config["BABEL_DEFAULT_LOCALE"]

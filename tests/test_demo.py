@@ -1,0 +1,87 @@
+"""`flask demo`: a Landkreis Böblingen with municipalities and a coordinator, seeded once."""
+import re
+
+from sqlalchemy import func, select
+
+from accounts.models import User
+from accounts.services import authenticate
+from app import db
+from subscribers.models import District, Municipality
+
+PASSWORD = re.compile(r"^Passwort: (\S+)$", re.MULTILINE)
+
+
+def count(model):
+    db.session.rollback()
+    return db.session.execute(select(func.count()).select_from(model)).scalar_one()
+
+
+def test_demo_seeds_boeblingen_and_a_coordinator_who_can_log_in(runner):
+    result = runner.invoke(args=["demo"])
+
+    assert result.exit_code == 0, result.output
+    assert "Landkreis Böblingen mit 10 Gemeinden" in result.output
+    assert "E-Mail: koordination@demo.invalid" in result.output
+    password = PASSWORD.search(result.output).group(1)
+    db.session.rollback()
+    user = authenticate("koordination@demo.invalid", password)
+    assert user is not None and user.role == "coordinator" and user.district_keys == ["08115"]
+    district = db.session.get(District, "08115")
+    names = {m.ags: m.name for m in district.municipalities}
+    assert names["08115003"] == "Böblingen, Stadt"
+    assert names["08115045"] == "Sindelfingen, Stadt"
+    assert names["08115021"] == "Herrenberg, Stadt"
+    assert names["08115028"] == "Leonberg, Stadt"
+
+
+def test_second_run_changes_nothing_and_shows_no_password(runner):
+    first = runner.invoke(args=["demo"])
+    assert first.exit_code == 0, first.output
+    before = (count(District), count(Municipality), count(User))
+    hash_before = db.session.execute(select(User.password_hash)).scalar_one()
+
+    second = runner.invoke(args=["demo"])
+
+    assert second.exit_code == 0, second.output
+    assert "Die Demo gibt es bereits" in second.output
+    assert not PASSWORD.search(second.output)
+    assert (count(District), count(Municipality), count(User)) == before == (1, 10, 1)
+    assert db.session.execute(select(User.password_hash)).scalar_one() == hash_before
+
+
+def test_builtin_sample_matches_the_official_list(runner, shared_data):
+    imported = runner.invoke(args=["directory", "import", "--districts", str(shared_data / "bw_districts.csv"),
+                                   "--municipalities", str(shared_data / "bw_municipalities.csv")])
+    assert imported.exit_code == 0, imported.output
+
+    result = runner.invoke(args=["demo"])
+
+    assert result.exit_code == 0, result.output
+    assert (count(District), count(Municipality)) == (44, 1101)  # nothing added, no name differs
+    assert "Landkreis Böblingen mit 26 Gemeinden" in result.output
+
+
+def test_demo_with_the_official_files_imports_them(runner, shared_data):
+    result = runner.invoke(args=["demo", "--districts", str(shared_data / "bw_districts.csv"),
+                                 "--municipalities", str(shared_data / "bw_municipalities.csv")])
+    assert result.exit_code == 0, result.output
+    assert "Gemeinden: 1101 neu" in result.output
+    assert (count(District), count(Municipality), count(User)) == (44, 1101, 1)
+
+
+def test_demo_refuses_files_without_boeblingen_and_writes_nothing(runner, tmp_path):
+    districts = tmp_path / "kreise.csv"
+    districts.write_text("district_key,name,kind\n08116,Esslingen,Landkreis\n", encoding="utf-8")
+    result = runner.invoke(args=["demo", "--districts", str(districts)])
+    assert result.exit_code == 1
+    assert "Der Kreis 08115 fehlt" in result.output
+    assert (count(District), count(User)) == (0, 0)
+
+
+def test_demo_refuses_broken_files_and_writes_nothing(runner, tmp_path):
+    districts = tmp_path / "kreise.csv"
+    districts.write_text("district_key,name,kind\n08115,Böblingen,Landkreis\n08116,Esslingen,Kreis\n", encoding="utf-8")
+    result = runner.invoke(args=["demo", "--districts", str(districts)])
+    assert result.exit_code == 1
+    assert f"{districts}, Zeile 3:" in result.stderr
+    assert (count(District), count(User)) == (0, 0)
