@@ -52,3 +52,30 @@ def test_openapi_document_is_valid(client):
     assert document["openapi"].startswith("3.")
     assert "/api/v1/districts/{key}/municipalities" in document["paths"]
     assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+
+
+def test_real_directory_admin_sees_44_coordinator_only_08115(client, runner, shared_data, make_user, make_token):
+    result = runner.invoke(
+        args=[
+            "directory", "import",
+            "--districts", str(shared_data / "bw_districts.csv"),
+            "--municipalities", str(shared_data / "bw_municipalities.csv"),
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    admin = make_token(make_user("admin@lrabb.de", role="admin", districts=()))
+    coordinator = make_token(make_user("koordination@lrabb.de", role="coordinator", districts=("08115",)))
+
+    everything = client.get("/api/v1/districts", headers=admin).json
+    assert len(everything) == 44
+    assert sum(d["municipality_count"] for d in everything) == 1101
+
+    assert [d["key"] for d in client.get("/api/v1/districts", headers=coordinator).json] == ["08115"]
+    assert client.get("/api/v1/districts/08115/municipalities", headers=coordinator).status_code == 200
+    assert client.get("/api/v1/districts/08116/municipalities", headers=coordinator).status_code == 404
+    assert len(client.get("/api/v1/districts/08116/municipalities", headers=admin).json) > 0
+
+
+def test_statewide_viewer_reads_every_district(client, two_districts, make_user, make_token):
+    viewer = make_token(make_user("lagebild@im.bwl.de", role="viewer", districts=()))
+    assert len(client.get("/api/v1/districts", headers=viewer).json) == 2
