@@ -72,11 +72,13 @@ def create_app(config=None):
     from accounts.cli import users_cli
     from accounts.views import bp as accounts_bp
     from core.cli import register_cli
+    from core.outbox_views import bp as outbox_bp
     from core.views import bp as core_bp
     from subscribers.cli import directory_cli
     from subscribers.views import bp as subscribers_bp
 
     app.register_blueprint(core_bp)
+    app.register_blueprint(outbox_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(subscribers_bp)
 

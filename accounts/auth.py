@@ -52,6 +52,13 @@ def _establish_scope():
     set_district_scope(user.district_keys if user is not None else None)
 
 
+def _forget_request_user(exc):
+    # Nothing about this request's user may outlive it, even where the app
+    # context does (CLI code and tests issuing several requests in one).
+    for name in ("principal", "district_scope", "_login_user"):
+        g.pop(name, None)
+
+
 def principal():
     """The authenticated user of this request (session or token), or None."""
     return g.get("principal")
@@ -88,3 +95,4 @@ def init_app(app):
     login_manager.login_message_category = "info"
     login_manager.session_protection = "basic"
     app.before_request(_establish_scope)
+    app.teardown_request(_forget_request_user)

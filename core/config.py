@@ -81,6 +81,9 @@ def from_environment(instance_path):
         "MAIL_DEFAULT_SENDER": env.get("MAIL_DEFAULT_SENDER") or "E-Government-Koordination <noreply@localhost>",
         "OUTBOX_DIR": env.get("OUTBOX_DIR") or os.path.join(instance_path, "outbox"),
         "ADMIN_EMAIL": env.get("ADMIN_EMAIL") or "admin@localhost",
+        # MAIL_SERVER alone decides between SMTP and the outbox; Flask-Mail
+        # would otherwise drop every message silently whenever TESTING is on.
+        "MAIL_SUPPRESS_SEND": False,
         "RQ_QUEUES": ["default"],
         # Secure cookies need HTTPS; on a plain-HTTP development URL they would
         # make login impossible, so they follow BASE_URL.

@@ -1,6 +1,6 @@
 """Language and time zone: German and Europe/Berlin unless the person chose English."""
 from flask import current_app, has_request_context, request, session
-from flask_babel import format_date, format_datetime, format_time
+from flask_babel import format_date, format_datetime, format_time, refresh
 
 SESSION_KEY = "lang"
 
@@ -19,6 +19,9 @@ def select_timezone():
 
 
 def init_app(app):
+    # The locale is cached per app context; a language chosen in one request
+    # must not stick to the next one that shares the context.
+    app.teardown_request(lambda exc: refresh())
     # Fixed German formats (21.11.2026, 14:30) rather than Babel's "medium"
     # ones, which spell months out differently per locale version.
     app.jinja_env.filters["date"] = lambda value: format_date(value, "dd.MM.yyyy") if value else ""

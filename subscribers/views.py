@@ -1,9 +1,78 @@
-"""District pages (being written)."""
-from flask import Blueprint
+"""District pages: the overview of the districts one may see, and each district's dashboard.
+
+Also provides the navigation's data to every template, since the navigation
+is made of districts.
+"""
+from flask import Blueprint, current_app, redirect, render_template, url_for
+from flask_babel import lazy_gettext
+from flask_login import current_user
+from sqlalchemy import select
+
+from accounts.auth import login_required
+from accounts.models import User, user_districts
+from app import db
+from core.database import load_or_404
+from subscribers import services
+from subscribers.models import District
 
 bp = Blueprint("subscribers", __name__)
 
+# More districts than this and the navigation links to the overview instead.
+MAX_NAV_DISTRICTS = 5
+
+KIND_LABELS = {"Landkreis": lazy_gettext("Landkreis"), "Stadtkreis": lazy_gettext("Stadtkreis")}
+
+
+@bp.app_template_filter("district_kind")
+def district_kind(kind):
+    return KIND_LABELS.get(kind, kind)
+
+
+def nav_districts():
+    """The districts to link directly, or None when the overview page is the better link."""
+    if not current_user.is_authenticated or current_user.district_keys is None:
+        return None
+    districts = current_user.districts
+    return districts if len(districts) <= MAX_NAV_DISTRICTS else None
+
+
+def has_endpoint(name):
+    return name in current_app.view_functions
+
+
+@bp.app_context_processor
+def _navigation():
+    # Functions, not values: error pages render this too, and must not query
+    # anything they do not show.
+    return {"nav_districts": nav_districts, "has_endpoint": has_endpoint}
+
+
+def coordinators_of(district):
+    """The active coordinators of a district, by the name they are shown with."""
+    users = db.session.execute(
+        select(User)
+        .join(user_districts, user_districts.c.user_id == User.id)
+        .where(user_districts.c.district_key == district.key, User.role == "coordinator", User.active.is_(True))
+    ).scalars()
+    return sorted(users, key=lambda user: (user.name or user.email).casefold())
+
 
 @bp.get("/districts")
+@login_required
 def districts():
-    return "districts"
+    visible = services.districts_with_counts()
+    if len(visible) == 1:
+        return redirect(url_for("subscribers.dashboard", key=visible[0].key))
+    return render_template("subscribers/districts.html", districts=visible)
+
+
+@bp.get("/d/<key>/")
+@login_required
+def dashboard(key):
+    district = load_or_404(District, key=key)
+    return render_template(
+        "subscribers/dashboard.html",
+        district=district,
+        coordinators=coordinators_of(district),
+        municipalities=district.municipalities,
+    )

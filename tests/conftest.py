@@ -189,6 +189,19 @@ def login(client):
     return do_login
 
 
+@pytest.fixture
+def sign_in(client):
+    """Log in through Flask-Login's session keys, independent of the login form."""
+
+    def do_sign_in(user):
+        with client.session_transaction() as session:
+            session["_user_id"] = user.get_id()
+            session["_fresh"] = True
+        return client
+
+    return do_sign_in
+
+
 # --- real SMTP server and RQ worker --------------------------------------
 
 
