@@ -47,7 +47,7 @@ def _establish_scope():
         if user is not None:
             db.session.commit()  # keep last_used_at
     else:
-        user = current_user if current_user.is_authenticated else None
+        user = current_user._get_current_object() if current_user.is_authenticated else None
     g.principal = user
     set_district_scope(user.district_keys if user is not None else None)
 
