@@ -30,7 +30,8 @@ def normalize_email(email, check=True):
         try:
             email = validate_email(email, check_deliverability=False).normalized
         except EmailNotValidError as exc:
-            raise AccountError(_("Ungültige E-Mail-Adresse: %(reason)s", reason=exc)) from exc
+            # email-validator explains in English; the person gets German.
+            raise AccountError(_("Ungültige E-Mail-Adresse: %(email)s", email=email)) from exc
     return email.lower()
 
 

@@ -1,5 +1,6 @@
 """The JSON API under /api/v1 and its OpenAPI document at /api/openapi.json."""
 from flask import abort
+from flask_babel import gettext as _
 
 from accounts.auth import principal
 from app import api, csrf
@@ -10,7 +11,7 @@ BEARER = {"bearerAuth": {"type": "http", "scheme": "bearer", "description": "API
 def require_token():
     """Every API blueprint registers this: a valid bearer token is required."""
     if principal() is None:
-        abort(401, "Gültiges API-Token im Header 'Authorization: Bearer …' erforderlich.")
+        abort(401, _("Gültiges API-Token im Header 'Authorization: Bearer …' erforderlich."))
 
 
 def api_blueprints():

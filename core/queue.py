@@ -79,7 +79,7 @@ class EmbeddedRedis:
                 "--unixsocketperm", "700",
                 "--dir", self.instance_path,
                 "--dbfilename", "redis.db",
-                "--save", "60 1",
+                "--save", "60", "1",
                 "--daemonize", "no",
                 "--logfile", os.path.join(self.instance_path, "redis.log"),
             ],
