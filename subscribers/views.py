@@ -3,7 +3,7 @@
 Also provides the navigation's data to every template, since the navigation
 is made of districts.
 """
-from flask import Blueprint, current_app, redirect, render_template, url_for
+from flask import Blueprint, redirect, render_template, url_for
 from flask_babel import lazy_gettext
 from flask_login import current_user
 from sqlalchemy import select
@@ -36,15 +36,11 @@ def nav_districts():
     return districts if len(districts) <= MAX_NAV_DISTRICTS else None
 
 
-def has_endpoint(name):
-    return name in current_app.view_functions
-
-
 @bp.app_context_processor
 def _navigation():
     # Functions, not values: error pages render this too, and must not query
     # anything they do not show.
-    return {"nav_districts": nav_districts, "has_endpoint": has_endpoint}
+    return {"nav_districts": nav_districts}
 
 
 def coordinators_of(district):
