@@ -15,6 +15,7 @@ from sqlalchemy import select
 from accounts import services
 from accounts.models import ROLES, User
 from app import db
+from core.database import needs_schema
 
 users_cli = AppGroup("users", help="Benutzerkonten.")
 
@@ -56,6 +57,7 @@ def password_from_stdin():
 @click.option("--district", "districts", multiple=True, metavar="KEY", help="Kreisschlüssel; mehrfach möglich.")
 @click.option("--name", default="", help="Anzeigename.")
 @password_stdin_option
+@needs_schema
 def create_command(email, role, districts, name, password_stdin):
     """Ein Konto anlegen; ohne --password-stdin wird ein Passwort erzeugt und einmal angezeigt."""
     password = password_from_stdin() if password_stdin else None
@@ -69,6 +71,7 @@ def create_command(email, role, districts, name, password_stdin):
 @users_cli.command("token")
 @click.argument("email")
 @click.option("--label", default="", help="Wofür das Token gedacht ist, z. B. der Name des Skripts.")
+@needs_schema
 def token_command(email, label):
     """Ein neues API-Token ausgeben (es wird nur dieses eine Mal angezeigt)."""
     user = existing_user(email)
@@ -80,6 +83,7 @@ def token_command(email, label):
 
 
 @users_cli.command("list")
+@needs_schema
 def list_command():
     """Alle Konten mit Rolle, Kreisen und Status."""
     users = db.session.execute(select(User).order_by(User.email)).scalars().all()
@@ -102,6 +106,7 @@ def district_list(user):
 @users_cli.command("set-password")
 @click.argument("email")
 @password_stdin_option
+@needs_schema
 def set_password_command(email, password_stdin):
     """Ein neues Passwort setzen; ohne --password-stdin wird eines erzeugt und einmal angezeigt.
 

@@ -7,7 +7,11 @@ delete a row of district B through any view, API route or relationship. The
 scope is set once per request by `accounts.auth`; CLI commands and jobs run
 without a scope.
 """
+import functools
+
+import click
 from flask import abort, g, has_app_context
+from flask_babel import gettext as _
 from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, with_loader_criteria
@@ -79,3 +83,43 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def apply_migrations():
+    """Bring the schema up to date, as `flask serve` does at every start."""
+    import flask_migrate
+
+    try:
+        flask_migrate.upgrade()
+    except SystemExit:
+        # Flask-Migrate has logged Alembic's message already and exits.
+        raise click.ClickException(_("Die Datenbankmigration ist fehlgeschlagen (Meldung siehe oben).")) from None
+    except Exception as exc:  # unreachable server, wrong credentials, broken file
+        db.session.rollback()
+        raise click.ClickException(
+            _("Die Datenbankmigration ist fehlgeschlagen: %(error)s", error=getattr(exc, "orig", None) or exc)
+        ) from None
+
+
+def schema_is_current():
+    """True when the database is at the newest migration (no logging, one query)."""
+    from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from flask import current_app
+
+    config = current_app.extensions["migrate"].migrate.get_config()
+    heads = set(ScriptDirectory.from_config(config).get_heads())
+    with db.engine.connect() as connection:
+        return set(MigrationContext.configure(connection).get_current_heads()) == heads
+
+
+def needs_schema(command):
+    """For CLI commands: a newcomer may run them before `flask serve` ever did."""
+
+    @functools.wraps(command)
+    def wrapped(*args, **kwargs):
+        if not schema_is_current():
+            apply_migrations()
+        return command(*args, **kwargs)
+
+    return wrapped

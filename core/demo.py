@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from accounts.services import AccountError, create_user, find_user
 from app import db
+from core.database import needs_schema
 from subscribers.cli import directory_file_options, echo_result, import_or_exit
 from subscribers.directory import DistrictRow, MunicipalityRow, write_directory
 from subscribers.models import District
@@ -54,6 +55,7 @@ def seed_coordinator():
 
 @click.command("demo")
 @directory_file_options
+@needs_schema
 def demo_command(districts_path, municipalities_path):
     """Demodaten anlegen: Landkreis Böblingen mit Gemeinden und einem Koordinationskonto.
 

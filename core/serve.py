@@ -24,6 +24,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 
 from app import ROOT, db
+from core.database import apply_migrations
 
 STOP_TIMEOUT = 15.0
 # Below STOP_TIMEOUT, so gunicorn finishes its requests before we kill anything.
@@ -195,21 +196,6 @@ def check_port(host, port):
             raise ServeError(
                 _("Adresse %(host)s:%(port)d ist nicht nutzbar: %(error)s", host=host, port=port, error=exc)
             ) from None
-
-
-def apply_migrations():
-    import flask_migrate
-
-    try:
-        flask_migrate.upgrade()
-    except SystemExit:
-        # Flask-Migrate has logged Alembic's message already and exits.
-        raise ServeError(_("Die Datenbankmigration ist fehlgeschlagen (Meldung siehe oben).")) from None
-    except Exception as exc:  # unreachable server, wrong credentials, broken file
-        db.session.rollback()
-        raise ServeError(
-            _("Die Datenbankmigration ist fehlgeschlagen: %(error)s", error=getattr(exc, "orig", None) or exc)
-        ) from None
 
 
 def ensure_admin():

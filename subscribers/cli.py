@@ -4,6 +4,7 @@ from flask.cli import AppGroup
 from flask_babel import gettext as _
 
 from app import db
+from core.database import needs_schema
 from subscribers import directory
 
 directory_cli = AppGroup("directory", help="Kreise und Gemeinden.")
@@ -64,6 +65,7 @@ def directory_file_options(command):
 
 @directory_cli.command("import")
 @directory_file_options
+@needs_schema
 def import_command(districts_path, municipalities_path):
     """Kreise und Gemeinden aus den amtlichen CSV-Dateien einlesen oder aktualisieren.
 

@@ -85,3 +85,16 @@ def test_demo_refuses_broken_files_and_writes_nothing(runner, tmp_path):
     assert result.exit_code == 1
     assert f"{districts}, Zeile 3:" in result.stderr
     assert (count(District), count(User)) == (0, 0)
+
+
+def test_demo_on_a_fresh_database_creates_the_schema_first(make_app, tmp_path):
+    """A newcomer may run `flask demo` before `flask serve` ever migrated."""
+    from sqlalchemy import inspect
+
+    from app import db
+
+    app = make_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/fresh.sqlite3")
+    with app.app_context():
+        result = app.test_cli_runner().invoke(args=["demo"])
+        assert result.exit_code == 0, result.output
+        assert "districts" in inspect(db.engine).get_table_names()
