@@ -220,3 +220,10 @@ def test_custom_error_description_is_shown(app):
         app.preprocess_request()
         page = render_template("core/error.html", error=BadRequest("Die Datei ist keine CSV-Datei."))
     assert "Die Datei ist keine CSV-Datei." in page
+
+
+def test_pages_carry_security_headers(client):
+    response = client.get("/login")
+    policy = response.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in policy and "frame-ancestors 'self'" in policy
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
