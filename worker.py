@@ -10,8 +10,6 @@ import logging
 import click
 from rq import SimpleWorker, Worker
 
-log = logging.getLogger("worker")
-
 
 class AppContextMixin:
     flask_app = None

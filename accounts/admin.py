@@ -3,12 +3,17 @@
 Plain functions like accounts.services, with no request objects, so a CLI or
 a later API can apply the same rules. None of them commits.
 """
-from argon2.exceptions import InvalidHashError, VerificationError
 from flask_babel import gettext as _
 from sqlalchemy import select
 
 from accounts.models import ApiToken, User
-from accounts.services import AccountError, generate_password, password_hasher, set_password, update_user
+from accounts.services import (
+    AccountError,
+    generate_password,
+    password_matches,
+    set_password,
+    update_user,
+)
 from app import db
 from subscribers.models import District
 
@@ -34,16 +39,9 @@ def user_tokens(user):
     return db.session.execute(statement).scalars().all()
 
 
-def check_password(user, password):
-    try:
-        return password_hasher.verify(user.password_hash, password or "")
-    except (VerificationError, InvalidHashError):
-        return False
-
-
 def change_own_password(user, current_password, new_password):
     """Set a new password after checking the current one; other sessions end."""
-    if not check_password(user, current_password):
+    if not password_matches(user.password_hash, current_password):
         raise FieldError("current_password", _("Das aktuelle Passwort ist falsch."))
     set_password(user, new_password)
 

@@ -44,8 +44,8 @@ def _establish_scope():
         from accounts.services import user_for_token
 
         user = user_for_token(bearer_token())
-        if user is not None:
-            db.session.commit()  # keep last_used_at
+        if db.session.dirty:
+            db.session.commit()  # the token's last use
     else:
         user = current_user._get_current_object() if current_user.is_authenticated else None
     g.principal = user

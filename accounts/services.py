@@ -1,6 +1,7 @@
 """Account rules: creating users, passwords (Argon2id), API tokens."""
 import hashlib
 import secrets
+from datetime import timedelta, timezone
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -8,7 +9,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
-from accounts.models import ROLES, ApiToken, User, utcnow
+from accounts.models import ROLES, ApiToken, User, user_districts, utcnow
 from app import db
 from subscribers.models import District
 
@@ -18,6 +19,7 @@ password_hasher = PasswordHasher()
 _DUMMY_HASH = password_hasher.hash(secrets.token_urlsafe(16))
 
 MIN_PASSWORD_LENGTH = 12
+TOKEN_USE_RESOLUTION = timedelta(minutes=1)
 
 
 class AccountError(ValueError):
@@ -93,12 +95,17 @@ def set_password(user, password):
     user.session_version += 1
 
 
+def password_matches(password_hash, password):
+    try:
+        return password_hasher.verify(password_hash, password or "")
+    except (VerificationError, InvalidHashError):
+        return False
+
+
 def authenticate(email, password):
     """The active user with this address and password, or None."""
     user = find_user(email)
-    try:
-        password_hasher.verify(user.password_hash if user else _DUMMY_HASH, password or "")
-    except (VerificationError, InvalidHashError):
+    if not password_matches(user.password_hash if user else _DUMMY_HASH, password):
         return None
     if user is None or not user.active:
         return None
@@ -120,13 +127,30 @@ def issue_token(user, label=""):
 
 
 def user_for_token(token):
+    """The active user a token belongs to, or None. Marks the token used."""
     if not token:
         return None
     row = db.session.execute(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).scalar_one_or_none()
     if row is None or not row.user.active:
         return None
-    row.last_used_at = utcnow()
+    now = utcnow()
+    # "Last used" to the minute is enough; a write on every API call is not.
+    last = row.last_used_at
+    if last is not None and last.tzinfo is None:
+        last = last.replace(tzinfo=timezone.utc)  # SQLite hands back naive UTC
+    if last is None or now - last > TOKEN_USE_RESOLUTION:
+        row.last_used_at = now
     return row.user
+
+
+def coordinators_of(district):
+    """The active coordinators of a district, by the name they are shown with."""
+    users = db.session.execute(
+        select(User)
+        .join(user_districts, user_districts.c.user_id == User.id)
+        .where(user_districts.c.district_key == district.key, User.role == "coordinator", User.active.is_(True))
+    ).scalars()
+    return sorted(users, key=lambda user: (user.name or user.email).casefold())
 
 
 def user_count():

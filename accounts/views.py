@@ -83,11 +83,6 @@ def logout():
 # --- own account -----------------------------------------------------------
 
 
-def _signed_in_user():
-    # principal() may be Flask-Login's proxy; login_user needs the row itself.
-    return load_or_404(User, id=principal().id)
-
-
 def _keep_signed_in(user):
     # set_password bumped session_version, which ends every session of the
     # user; this browser gets a fresh one.
@@ -105,7 +100,7 @@ def _show_error(form, error):
 @bp.route("/account/password", methods=["GET", "POST"])
 @login_required
 def password():
-    user = _signed_in_user()
+    user = principal()
     form = PasswordChangeForm()
     if form.validate_on_submit():
         try:

@@ -6,11 +6,9 @@ is made of districts.
 from flask import Blueprint, redirect, render_template, url_for
 from flask_babel import lazy_gettext
 from flask_login import current_user
-from sqlalchemy import select
 
 from accounts.auth import login_required
-from accounts.models import User, user_districts
-from app import db
+from accounts.services import coordinators_of
 from core.database import load_or_404
 from subscribers import services
 from subscribers.models import District
@@ -41,16 +39,6 @@ def _navigation():
     # Functions, not values: error pages render this too, and must not query
     # anything they do not show.
     return {"nav_districts": nav_districts}
-
-
-def coordinators_of(district):
-    """The active coordinators of a district, by the name they are shown with."""
-    users = db.session.execute(
-        select(User)
-        .join(user_districts, user_districts.c.user_id == User.id)
-        .where(user_districts.c.district_key == district.key, User.role == "coordinator", User.active.is_(True))
-    ).scalars()
-    return sorted(users, key=lambda user: (user.name or user.email).casefold())
 
 
 @bp.get("/districts")

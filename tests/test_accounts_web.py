@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from accounts.models import ApiToken, User
-from accounts.admin import check_password
+from accounts.services import password_matches
 from app import db
 
 GENERIC_ERROR = "E-Mail-Adresse oder Passwort ist falsch."
@@ -63,7 +63,7 @@ def reload(model, **by):
 
 
 def password_works(user, password):
-    return check_password(reload(User, id=user.id), password)
+    return password_matches(reload(User, id=user.id).password_hash, password)
 
 
 def user_count():

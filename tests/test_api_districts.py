@@ -79,3 +79,23 @@ def test_real_directory_admin_sees_44_coordinator_only_08115(client, runner, sha
 def test_statewide_viewer_reads_every_district(client, two_districts, make_user, make_token):
     viewer = make_token(make_user("lagebild@im.bwl.de", role="viewer", districts=()))
     assert len(client.get("/api/v1/districts", headers=viewer).json) == 2
+
+
+def test_token_use_is_recorded_at_most_once_a_minute(client, two_districts, make_user, make_token):
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from accounts.models import ApiToken
+    from app import db
+
+    headers = make_token(make_user())
+    client.get("/api/v1/districts", headers=headers)
+    first = db.session.execute(select(ApiToken.last_used_at)).scalar_one()
+    client.get("/api/v1/districts", headers=headers)
+    assert db.session.execute(select(ApiToken.last_used_at)).scalar_one() == first  # no write per call
+
+    db.session.execute(db.update(ApiToken).values(last_used_at=first - timedelta(minutes=2)))
+    db.session.commit()
+    client.get("/api/v1/districts", headers=headers)
+    assert db.session.execute(select(ApiToken.last_used_at)).scalar_one() > first - timedelta(minutes=2)
