@@ -39,12 +39,18 @@ api = Api()
 limiter = Limiter(key_func=get_remote_address)
 
 
+class App(Flask):
+    def select_jinja_autoescape(self, filename):
+        # MJML mail templates are markup too (templates/email/*.mjml).
+        return filename is None or filename.endswith((".html", ".htm", ".xml", ".xhtml", ".svg", ".mjml"))
+
+
 def create_app(config=None):
     """Build the app. `config` (a mapping) overrides the environment."""
     from core.config import load_config
 
     config = dict(config or {})
-    app = Flask(
+    app = App(
         __name__,
         instance_path=config.get("INSTANCE_PATH") or os.environ.get("INSTANCE_PATH") or None,
         instance_relative_config=True,
@@ -74,13 +80,19 @@ def create_app(config=None):
     from core.cli import register_cli
     from core.outbox_views import bp as outbox_bp
     from core.views import bp as core_bp
-    from subscribers.cli import directory_cli
+    from subscribers.cli import directory_cli, subscribers_cli
+    from subscribers.manage import bp as manage_bp
+    from subscribers.public import bp as public_bp
+    from subscribers.transfer import bp as transfer_bp
     from subscribers.views import bp as subscribers_bp
 
     app.register_blueprint(core_bp)
     app.register_blueprint(outbox_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(subscribers_bp)
+    app.register_blueprint(manage_bp)
+    app.register_blueprint(transfer_bp)
+    app.register_blueprint(public_bp)
 
     from core.api import register_api
 
@@ -92,5 +104,6 @@ def create_app(config=None):
 
     app.cli.add_command(users_cli)
     app.cli.add_command(directory_cli)
+    app.cli.add_command(subscribers_cli)
     register_cli(app)
     return app

@@ -81,6 +81,19 @@ def from_environment(instance_path):
         "MAIL_DEFAULT_SENDER": env.get("MAIL_DEFAULT_SENDER") or "E-Government-Koordination <noreply@localhost>",
         "OUTBOX_DIR": env.get("OUTBOX_DIR") or os.path.join(instance_path, "outbox"),
         "ADMIN_EMAIL": env.get("ADMIN_EMAIL") or "admin@localhost",
+        # Where calendar replies, bounces and mailto unsubscribes arrive
+        # (default: inbound@ the sender's domain).
+        "INBOUND_ADDRESS": env.get("INBOUND_ADDRESS") or None,
+        "IMPRINT_URL": env.get("IMPRINT_URL") or None,
+        "PRIVACY_URL": env.get("PRIVACY_URL") or None,
+        # Key of the suppression list's address hashes; defaults to SECRET_KEY.
+        # Keep it when rotating SECRET_KEY, or erased addresses are forgotten.
+        "SUPPRESSION_KEY": env.get("SUPPRESSION_KEY") or None,
+        # The public subscription form, per client address and per address entered.
+        "SUBSCRIBE_RATE_LIMIT": env.get("SUBSCRIBE_RATE_LIMIT") or "20 per hour;100 per day",
+        "SUBSCRIBE_ADDRESS_RATE_LIMIT": env.get("SUBSCRIBE_ADDRESS_RATE_LIMIT") or "10 per day",
+        # Confirmation mails to one address; beyond it the form answers as always but sends nothing.
+        "CONFIRMATION_MAIL_LIMIT": env.get("CONFIRMATION_MAIL_LIMIT") or "3 per day",
         # MAIL_SERVER alone decides between SMTP and the outbox; Flask-Mail
         # would otherwise drop every message silently whenever TESTING is on.
         "MAIL_SUPPRESS_SEND": False,

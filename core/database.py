@@ -12,11 +12,31 @@ import functools
 import click
 from flask import abort, g, has_app_context
 from flask_babel import gettext as _
-from sqlalchemy import event, select
+from datetime import timezone
+
+from sqlalchemy import DateTime, event, select
+from sqlalchemy.types import TypeDecorator
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, with_loader_criteria
 
 from app import db
+
+
+class UTCDateTime(TypeDecorator):
+    """A timezone-aware UTC timestamp on every database (SQLite hands back naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(timezone.utc)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
 
 
 class DistrictScoped:

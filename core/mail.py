@@ -8,13 +8,14 @@ import os
 import uuid
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from email.utils import make_msgid, parseaddr
 
-from flask import current_app
+from flask import current_app, render_template
 from flask_mail import Message
 
 from app import mail
 
-__all__ = ["Message", "mail_connection", "send_message", "OutboxConnection"]
+__all__ = ["Message", "mail_connection", "send_message", "OutboxConnection", "render_mjml", "sender_address", "new_message_id"]
 
 
 class OutboxConnection:
@@ -52,3 +53,22 @@ def mail_connection():
 def send_message(message):
     with mail_connection() as connection:
         connection.send(message)
+
+
+def render_mjml(template_name, **context):
+    """Render a Jinja template of MJML and compile it to mail-client-proof HTML."""
+    from mjml import mjml2html
+
+    return mjml2html(render_template(template_name, **context))
+
+
+def sender_address(app=None):
+    """The bare address of MAIL_DEFAULT_SENDER (mails set their own display name)."""
+    return parseaddr((app or current_app).config["MAIL_DEFAULT_SENDER"])[1] or "noreply@localhost"
+
+
+def new_message_id():
+    # make_msgid's default asks DNS for the host name on every call.
+    from core.urls import base_host
+
+    return make_msgid(domain=base_host())

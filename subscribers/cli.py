@@ -8,6 +8,7 @@ from core.database import needs_schema
 from subscribers import directory
 
 directory_cli = AppGroup("directory", help="Kreise und Gemeinden.")
+subscribers_cli = AppGroup("subscribers", help="Abonnentenlisten der Kreise: Import und Export.")
 
 CSV_FILE = click.Path(exists=True, dir_okay=False, readable=True)
 

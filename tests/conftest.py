@@ -155,6 +155,44 @@ def two_districts(make_district):
 
 
 @pytest.fixture
+def make_topic(app):
+    from subscribers.services import create_topic
+
+    def factory(name="service-bw", district_key="08115"):
+        topic = create_topic(district_key, name)
+        db.session.commit()
+        return topic
+
+    return factory
+
+
+@pytest.fixture
+def make_subscriber(app):
+    """A subscriber through the services; `status` other than active/pending goes through its own rule."""
+    from subscribers import privacy, services
+    from subscribers.models import District
+
+    def factory(email="anna.beispiel@boeblingen.de", district_key="08115", ags=None, name="Anna Beispiel",
+                status="active", topics=(), department="", source="admin"):
+        district = db.session.get(District, district_key)
+        ags = ags or district.municipalities[0].ags
+        subscriber = services.add_subscriber(
+            district, email, name, ags, topics=topics, department=department, source=source,
+            double_opt_in=status == "pending", consent_version="2026-11-de",
+        )
+        if status == "unsubscribed":
+            services.unsubscribe(subscriber)
+        elif status in ("bounced", "complained"):
+            services.mark_undeliverable(subscriber, status)
+        elif status == "erased":
+            privacy.erase_subscriber(subscriber)
+        db.session.commit()
+        return subscriber
+
+    return factory
+
+
+@pytest.fixture
 def make_user(app):
     from accounts.services import create_user
 

@@ -1,0 +1,108 @@
+"""Mails to subscribers: their personal links, the list headers, the subscription mails.
+
+Every mail to a subscriber carries a preferences link and the RFC 8058
+headers (`List-Unsubscribe` with an https and a mailto URI,
+`List-Unsubscribe-Post: List-Unsubscribe=One-Click`) plus `List-Id`;
+newsletters and invitations take them from `list_headers`.
+"""
+from email.utils import formataddr
+from urllib.parse import quote
+
+from flask import current_app
+
+from accounts.services import coordinators_of
+from core.mail import Message, new_message_id, render_mjml, sender_address
+from core.tokens import PURPOSES, make_token
+from core.urls import base_host, external_url
+from flask import render_template
+
+UNSUBSCRIBE_SUBJECT_PREFIX = "unsubscribe "
+
+
+def manage_token(subscriber):
+    return make_token("subscriber-manage", {"s": subscriber.public_id})
+
+
+def unsubscribe_token(subscriber):
+    return make_token("subscriber-unsubscribe", {"s": subscriber.public_id})
+
+
+def confirm_token(subscriber):
+    return make_token("subscription-confirm", {"s": subscriber.public_id, "n": subscriber.confirm_nonce})
+
+
+def subscriber_links(subscriber):
+    """The person's own links: preferences page and one-click unsubscribe."""
+    return {
+        "preferences": external_url("public.preferences", token=manage_token(subscriber)),
+        "unsubscribe": external_url("public.unsubscribe", token=unsubscribe_token(subscriber)),
+    }
+
+
+def inbound_address():
+    return current_app.config.get("INBOUND_ADDRESS") or "inbound@" + sender_address().rpartition("@")[2]
+
+
+def unsubscribe_mailto(subscriber):
+    subject = quote(UNSUBSCRIBE_SUBJECT_PREFIX + unsubscribe_token(subscriber))
+    return f"mailto:{inbound_address()}?subject={subject}"
+
+
+def list_id(district):
+    # RFC 2919: a description and a unique dot-atom under a domain we control.
+    return f"E-Government {district.kind} {district.name} <kreis-{district.key}.{base_host()}>"
+
+
+def list_headers(subscriber, links=None):
+    links = links or subscriber_links(subscriber)
+    return {
+        "List-Id": list_id(subscriber.municipality.district),
+        "List-Unsubscribe": f"<{links['unsubscribe']}>, <{unsubscribe_mailto(subscriber)}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+
+
+def district_sender(district):
+    return formataddr((f"E-Government-Koordination {district.kind} {district.name}", sender_address()))
+
+
+def mail_context(district):
+    """What the mail layout shows besides the content."""
+    coordinators = coordinators_of(district)
+    return {
+        "district": district,
+        "coordinator": coordinators[0] if coordinators else None,
+        "imprint_url": current_app.config.get("IMPRINT_URL"),
+        "privacy_url": current_app.config.get("PRIVACY_URL"),
+    }
+
+
+def subscriber_message(subscriber, subject, template, **context):
+    """A mail to one subscriber from `templates/email/<template>.mjml` and `.txt`."""
+    district = subscriber.municipality.district
+    links = subscriber_links(subscriber)
+    context = {**mail_context(district), "subscriber": subscriber, "links": links, **context}
+    coordinator = context["coordinator"]
+    return Message(
+        subject=subject,
+        sender=district_sender(district),
+        recipients=[subscriber.email],
+        reply_to=coordinator.email if coordinator else None,
+        body=render_template(f"email/{template}.txt", **context),
+        html=render_mjml(f"email/{template}.mjml", **context),
+        msgId=new_message_id(),
+        extra_headers=list_headers(subscriber, links),
+    )
+
+
+def subscription_message(subscriber):
+    """The confirmation mail of a pending subscriber, or the 'already subscribed' note of an active one."""
+    if subscriber.status == "active":
+        return subscriber_message(subscriber, "Sie sind bereits angemeldet", "subscription_notice")
+    return subscriber_message(
+        subscriber,
+        "Bitte bestätigen Sie Ihre Anmeldung",
+        "subscription_confirm",
+        confirm_url=external_url("public.confirm", token=confirm_token(subscriber)),
+        valid_days=PURPOSES["subscription-confirm"].days,
+    )
