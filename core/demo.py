@@ -14,6 +14,7 @@ from app import db
 from core.database import needs_schema
 from subscribers.cli import directory_file_options, echo_result, import_or_exit
 from subscribers.directory import DistrictRow, MunicipalityRow, write_directory
+from core.urls import external_url
 from subscribers.models import District
 
 DEMO_DISTRICT = DistrictRow("08115", "Böblingen", "Landkreis")
@@ -35,11 +36,45 @@ DEMO_MUNICIPALITIES = [
     ]
 ]
 DEMO_COORDINATOR = "koordination@demo.invalid"
+DEMO_TOPICS = ["service-bw", "DMS", "E-Rechnung", "OZG"]
+# (address, name, AGS, topics, status): .example is reserved and never receives mail.
+DEMO_SUBSCRIBERS = [
+    ("hauptamt@boeblingen.example", "Petra Maier", "08115003", ["service-bw", "OZG"], "active"),
+    ("it@boeblingen.example", "Jonas Weber", "08115003", ["DMS"], "active"),
+    ("kaemmerei@ehningen.example", "Sabine Koch", "08115013", ["E-Rechnung"], "active"),
+    ("buergerbuero@herrenberg.example", "Murat Yilmaz", "08115021", ["service-bw"], "active"),
+    ("digitalisierung@sindelfingen.example", "Laura Fischer", "08115045", ["DMS", "OZG"], "active"),
+    ("rathaus@magstadt.example", "Thomas Braun", "08115029", [], "pending"),
+    ("verwaltung@renningen.example", "Eva Schulz", "08115041", ["E-Rechnung"], "unsubscribed"),
+]
 
 
 def seed_directory():
     """The built-in sample of the district and some of its municipalities."""
     write_directory([DEMO_DISTRICT], DEMO_MUNICIPALITIES)
+
+
+def seed_subscribers():
+    """Topics and a few subscribers of the demo district (only those not there yet)."""
+    from subscribers import services
+
+    district = db.session.get(District, DEMO_DISTRICT.key)
+    known_topics = {t.name for t in services.district_topics(district.key)}
+    for name in DEMO_TOPICS:
+        if name not in known_topics:
+            services.create_topic(district.key, name)
+    present = {m.ags for m in district.municipalities}
+    for email, name, ags, topics, status in DEMO_SUBSCRIBERS:
+        if ags not in present or services.find_subscriber(district.key, email) is not None:
+            continue
+        if services.suppression_reason(district.key, email):
+            continue  # someone erased it on purpose
+        subscriber = services.add_subscriber(
+            district, email, name, ags, topics=services.topics_by_name(district.key, topics), source="admin",
+            double_opt_in=status == "pending", consent_version="2026-11-de",
+        )
+        if status == "unsubscribed":
+            services.unsubscribe(subscriber)
 
 
 def seed_coordinator():
@@ -74,6 +109,7 @@ def demo_command(districts_path, municipalities_path):
         raise click.ClickException(_(
             "Der Kreis %(key)s fehlt: er steht weder in den Dateien noch in der Datenbank.", key=DEMO_DISTRICT.key
         ))
+    seed_subscribers()
     try:
         user, password = seed_coordinator()
     except AccountError as exc:
@@ -88,6 +124,7 @@ def demo_command(districts_path, municipalities_path):
 def echo_demo(district, user, password):
     click.echo(_("%(district)s mit %(n)d Gemeinden ist bereit.", district=district.display_name,
                  n=len(district.municipalities)))
+    click.echo(_("Öffentliches Anmeldeformular: %(url)s", url=external_url("public.subscribe", key=district.key)))
     if password is None:
         click.echo(_(
             "Die Demo gibt es bereits; Anmeldung als %(email)s. Neues Passwort: flask users set-password %(email)s",

@@ -10,12 +10,39 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from email.utils import make_msgid, parseaddr
 
+from email import charset as email_charset
+from email import policy as email_policy
+from email.mime.text import MIMEText
+
+import flask_mail
 from flask import current_app, render_template
-from flask_mail import Message
 
 from app import mail
 
 __all__ = ["Message", "mail_connection", "send_message", "OutboxConnection", "render_mjml", "sender_address", "new_message_id"]
+
+
+# Quoted-printable keeps every body line short: compiled MJML has lines of
+# thousands of characters, which SMTP servers refuse (RFC 5321 limits a line
+# to 1000 octets) and Flask-Mail would send as 8bit.
+UTF8_QP = email_charset.Charset("utf-8")
+UTF8_QP.body_encoding = email_charset.QP
+# Headers are folded only beyond RFC 5322's hard limit: folding at 78
+# characters made Python re-encode long List-Unsubscribe values as RFC 2047
+# words (which mail clients then can not use) and split encoded names.
+MAIL_POLICY = email_policy.SMTP.clone(max_line_length=998)
+
+
+class Message(flask_mail.Message):
+    """Flask-Mail's message with bodies and headers that survive real mail servers."""
+
+    def _mimetext(self, text, subtype="plain"):
+        return MIMEText(text, _subtype=subtype, _charset=UTF8_QP)
+
+    def _message(self):
+        message = super()._message()
+        message.policy = MAIL_POLICY
+        return message
 
 
 class OutboxConnection:

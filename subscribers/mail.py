@@ -8,13 +8,12 @@ newsletters and invitations take them from `list_headers`.
 from email.utils import formataddr
 from urllib.parse import quote
 
-from flask import current_app
+from flask import current_app, render_template
 
 from accounts.services import coordinators_of
 from core.mail import Message, new_message_id, render_mjml, sender_address
 from core.tokens import PURPOSES, make_token
 from core.urls import base_host, external_url
-from flask import render_template
 
 UNSUBSCRIBE_SUBJECT_PREFIX = "unsubscribe "
 
@@ -50,7 +49,8 @@ def unsubscribe_mailto(subscriber):
 
 def list_id(district):
     # RFC 2919: a description and a unique dot-atom under a domain we control.
-    return f"E-Government {district.kind} {district.name} <kreis-{district.key}.{base_host()}>"
+    # formataddr encodes a non-ASCII description (RFC 2047), as headers need.
+    return formataddr((f"E-Government {district.kind} {district.name}", f"kreis-{district.key}.{base_host()}"))
 
 
 def list_headers(subscriber, links=None):
@@ -63,7 +63,9 @@ def list_headers(subscriber, links=None):
 
 
 def district_sender(district):
-    return formataddr((f"E-Government-Koordination {district.kind} {district.name}", sender_address()))
+    # A (name, address) pair: Flask-Mail encodes the name itself; a formatted
+    # string would be encoded twice.
+    return (f"E-Government-Koordination {district.kind} {district.name}", sender_address())
 
 
 def mail_context(district):
@@ -83,16 +85,17 @@ def subscriber_message(subscriber, subject, template, **context):
     links = subscriber_links(subscriber)
     context = {**mail_context(district), "subscriber": subscriber, "links": links, **context}
     coordinator = context["coordinator"]
-    return Message(
+    message = Message(
         subject=subject,
         sender=district_sender(district),
         recipients=[subscriber.email],
         reply_to=coordinator.email if coordinator else None,
         body=render_template(f"email/{template}.txt", **context),
         html=render_mjml(f"email/{template}.mjml", **context),
-        msgId=new_message_id(),
         extra_headers=list_headers(subscriber, links),
     )
+    message.msgId = new_message_id()
+    return message
 
 
 def subscription_message(subscriber):

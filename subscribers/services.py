@@ -270,7 +270,9 @@ def request_subscription(district, email, name, ags, topics, consent_version, de
     municipality = municipality_in(district.key, ags)
     subscriber = find_subscriber(district.key, key)
     if subscriber is None:
-        subscriber = Subscriber(district_key=district.key, email=address, email_key=key, municipality=municipality)
+        subscriber = Subscriber(
+            district_key=district.key, email=address, email_key=key, municipality=municipality, consent_source="form"
+        )
         db.session.add(subscriber)
     elif subscriber.status == "active":
         subscriber.confirmation_sent_at = None  # a notice is due

@@ -98,3 +98,18 @@ def test_demo_on_a_fresh_database_creates_the_schema_first(make_app, tmp_path):
         result = app.test_cli_runner().invoke(args=["demo"])
         assert result.exit_code == 0, result.output
         assert "districts" in inspect(db.engine).get_table_names()
+
+
+def test_demo_seeds_topics_and_subscribers_once(runner):
+    from sqlalchemy import func, select
+
+    from app import db
+    from subscribers.models import Subscriber, Topic
+
+    for _ in range(2):
+        result = runner.invoke(args=["demo"])
+        assert result.exit_code == 0, result.output
+    assert "/d/08115/subscribe" in result.output
+    counts = dict(db.session.execute(select(Subscriber.status, func.count()).group_by(Subscriber.status)).all())
+    assert counts == {"active": 5, "pending": 1, "unsubscribed": 1}
+    assert db.session.execute(select(func.count()).select_from(Topic)).scalar_one() == 4
