@@ -2,6 +2,7 @@
 import logging
 
 from flask import jsonify, render_template, request
+from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from app import api, db
@@ -11,6 +12,9 @@ log = logging.getLogger(__name__)
 
 def _api_error(error):
     payload, code, headers = api.handle_http_exception(error)
+    if code == 422 and "message" not in payload:
+        # Werkzeug's own text is English; the details are under "errors".
+        payload["message"] = _("Die Anfrage enthält ungültige Angaben; Einzelheiten stehen unter „errors“.")
     payload.setdefault("message", error.description)
     return jsonify(payload), code, headers
 

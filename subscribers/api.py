@@ -1,14 +1,28 @@
-"""API: districts and their municipalities (only the caller's districts)."""
+"""API: districts, their municipalities and subscriber lists (only the caller's districts)."""
+from flask import current_app, url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint
+from flask_smorest import Blueprint, abort
+from sqlalchemy import func, select
 
+from accounts.auth import editor_required
+from app import db
 from core.api import require_token
 from core.database import load_or_404
-from subscribers import services
-from subscribers.models import District
-from subscribers.schemas import DistrictSchema, MunicipalitySchema
+from subscribers import consent, jobs, privacy, services
+from subscribers.models import District, Subscriber
+from subscribers.schemas import (
+    DistrictSchema,
+    MunicipalitySchema,
+    SubscriberCreateSchema,
+    SubscriberQueryArgsSchema,
+    SubscriberSchema,
+    SubscriberUpdateSchema,
+)
+from subscribers.services import SubscriberError, SubscriberFilter
 
-blp = Blueprint("districts_api", __name__, url_prefix="/api/v1", description="Kreise und Gemeinden")
+blp = Blueprint(
+    "districts_api", __name__, url_prefix="/api/v1", description="Kreise, Gemeinden und ihre Abonnentenlisten"
+)
 blp.before_request(require_token)
 
 
@@ -28,3 +42,158 @@ class Municipalities(MethodView):
         """Die Gemeinden eines Kreises."""
         district = load_or_404(District, key=key)
         return district.municipalities
+
+
+# --- subscribers -----------------------------------------------------------------
+
+
+def _refuse(error, district_key, email=None, location="json"):
+    """Answer a broken rule, having changed nothing.
+
+    A taken or suppressed address is a conflict with the list's state (409);
+    anything else is an invalid value (422). The field is named in `errors`.
+    """
+    db.session.rollback()
+    status = 409 if _is_conflict(error, district_key, email) else 422
+    abort(status, message=str(error), errors={location: {error.field or "_schema": [str(error)]}})
+
+
+def _is_conflict(error, district_key, email):
+    if error.field != "email" or email is None:
+        return False
+    try:
+        _, key = services.normalize_address(email)
+    except SubscriberError:
+        return False
+    return (services.find_subscriber(district_key, key) is not None
+            or services.suppression_reason(district_key, key) is not None)
+
+
+def _filters(district_key, args):
+    topic_id = None
+    if args.get("topic"):
+        try:
+            topic_id = services.topics_by_name(district_key, [args["topic"]])[0].id
+        except SubscriberError as error:
+            raise SubscriberError(str(error), field="topic") from error  # the query parameter's name
+    if args.get("municipality"):
+        services.municipality_in(district_key, args["municipality"])
+    return SubscriberFilter(
+        status=args.get("status"), municipality=args.get("municipality"), topic=topic_id, search=args.get("q")
+    )
+
+
+def _page(query, pagination):
+    pagination.item_count = db.session.execute(
+        select(func.count()).select_from(query.order_by(None).subquery())
+    ).scalar_one()
+    return db.session.execute(query.offset(pagination.first_item).limit(pagination.page_size)).scalars().all()
+
+
+def _send_confirmation(subscriber):
+    """After the commit; the per-address cap of the subscription form holds for the API too."""
+    if services.confirmation_mail_allowed(subscriber.district_key, subscriber.email_key):
+        jobs.enqueue_subscription_mails([subscriber.id])
+    else:
+        current_app.logger.info("subscription mail limit reached for subscriber %s", subscriber.id)
+
+
+@blp.route("/districts/<string:key>/subscribers")
+class DistrictSubscribers(MethodView):
+    @blp.arguments(SubscriberQueryArgsSchema, location="query")
+    @blp.alt_response(404, response="DEFAULT_ERROR", description="Kreis unbekannt oder nicht freigegeben")
+    @blp.response(200, SubscriberSchema(many=True))
+    @blp.paginate()
+    def get(self, args, key, pagination_parameters):
+        """Die Abonnentinnen und Abonnenten eines Kreises, nach Adresse sortiert.
+
+        Seitenweise mit `page` (ab 1) und `page_size` (Vorgabe 10, höchstens 100);
+        Gesamtzahl und Seiten stehen im Header `X-Pagination`. Die Filter
+        lassen sich kombinieren; ein unbekannter Filterwert ergibt 422.
+        """
+        district = load_or_404(District, key=key)
+        try:
+            filters = _filters(district.key, args)
+        except SubscriberError as error:
+            _refuse(error, district.key, location="query")
+        return _page(services.subscriber_query(district.key, filters), pagination_parameters)
+
+    @editor_required
+    @blp.arguments(SubscriberCreateSchema)
+    @blp.alt_response(403, response="DEFAULT_ERROR", description="Nur Administration und Koordination")
+    @blp.alt_response(404, response="DEFAULT_ERROR", description="Kreis unbekannt oder nicht freigegeben")
+    @blp.alt_response(409, response="DEFAULT_ERROR", description="Adresse bereits in der Liste oder gesperrt")
+    @blp.response(201, SubscriberSchema)
+    def post(self, data, key):
+        """Eine Person aufnehmen.
+
+        Mit `double_opt_in: true` ist sie `pending` und erhält eine
+        Bestätigungsmail; das geht auch für eine gesperrte Adresse, denn
+        erst die Bestätigung hebt die Sperre auf. Ohne Double-Opt-in nennt
+        der Aufrufer die Herkunft der Einwilligung (`consent_source`), und
+        die Person ist sofort `active`, außer ihre Adresse ist gesperrt (409).
+        """
+        district = load_or_404(District, key=key)
+        double_opt_in = data["double_opt_in"]
+        if double_opt_in:
+            source = data.get("consent_source", "api")
+            version = data["consent_text_version"] or consent.current_consent_version()
+        else:
+            source, version = data["consent_source"], data["consent_text_version"]
+        try:
+            topics = services.topics_by_name(district.key, data["topics"])
+            subscriber = services.add_subscriber(
+                district, data["email"], data["name"], data["municipality"], topics=topics,
+                department=data["department"], source=source, double_opt_in=double_opt_in, consent_version=version,
+            )
+        except SubscriberError as error:
+            _refuse(error, district.key, data["email"])
+        db.session.commit()
+        if double_opt_in:
+            _send_confirmation(subscriber)
+        return subscriber, {"Location": url_for("districts_api.subscriber", id=subscriber.id)}
+
+
+@blp.route("/subscribers/<int:id>", endpoint="subscriber")
+class SubscriberResource(MethodView):
+    @blp.alt_response(404, response="DEFAULT_ERROR", description="Unbekannt oder aus einem nicht freigegebenen Kreis")
+    @blp.response(200, SubscriberSchema)
+    def get(self, id):
+        """Eine Person der Liste."""
+        return load_or_404(Subscriber, id=id)
+
+    @editor_required
+    @blp.arguments(SubscriberUpdateSchema)
+    @blp.alt_response(403, response="DEFAULT_ERROR", description="Nur Administration und Koordination")
+    @blp.alt_response(404, response="DEFAULT_ERROR", description="Unbekannt oder aus einem nicht freigegebenen Kreis")
+    @blp.alt_response(409, response="DEFAULT_ERROR", description="Neue Adresse bereits in der Liste oder gesperrt")
+    @blp.response(200, SubscriberSchema)
+    def patch(self, data, id):
+        """Angaben berichtigen oder die Person abmelden; nur gesendete Felder ändern sich."""
+        subscriber = load_or_404(Subscriber, id=id)
+        district_key = subscriber.district_key
+        try:
+            topics = services.topics_by_name(district_key, data["topics"]) if "topics" in data else None
+            services.change_subscriber(
+                subscriber, email=data.get("email"), name=data.get("name"), ags=data.get("municipality"),
+                topics=topics, department=data.get("department"), status=data.get("status"),
+            )
+        except SubscriberError as error:
+            _refuse(error, district_key, data.get("email"))
+        db.session.commit()
+        return subscriber
+
+    @editor_required
+    @blp.alt_response(403, response="DEFAULT_ERROR", description="Nur Administration und Koordination")
+    @blp.alt_response(404, response="DEFAULT_ERROR", description="Unbekannt oder aus einem nicht freigegebenen Kreis")
+    @blp.response(204)
+    def delete(self, id):
+        """Die Person löschen (Recht auf Löschung).
+
+        Alle Daten der Person werden gelöscht oder anonymisiert; nur ein
+        mit Schlüssel gebildeter Hashwert (HMAC) der Adresse bleibt auf der
+        Sperrliste des Kreises, damit ein späterer Import sie nicht wieder
+        aufnimmt.
+        """
+        privacy.erase_subscriber(load_or_404(Subscriber, id=id))
+        db.session.commit()
