@@ -26,6 +26,15 @@ blp = Blueprint(
 blp.before_request(require_token)
 
 
+@blp.before_request
+def _district_first():
+    # Another district's key answers 404 before the body is validated (422).
+    from flask import request
+
+    if request.view_args and "key" in request.view_args:
+        load_or_404(District, key=request.view_args["key"])
+
+
 @blp.route("/districts")
 class Districts(MethodView):
     @blp.response(200, DistrictSchema(many=True))

@@ -246,7 +246,7 @@ def _set_status(subscriber, status):
         subscriber.status_changed_at = utcnow()
 
 
-def _await_confirmation(subscriber, source, consent_version):
+def start_opt_in(subscriber, source, consent_version):
     """Start a double opt-in: a fresh confirmation link, the request on record."""
     subscriber.confirm_nonce = secrets.token_urlsafe(12)
     subscriber.consent_source = source
@@ -286,7 +286,7 @@ def request_subscription(district, email, name, ags, topics, consent_version, de
         subscriber.consent_text_version = consent_version
         subscriber.confirmation_sent_at = None
     else:
-        _await_confirmation(subscriber, "form", consent_version)
+        start_opt_in(subscriber, "form", consent_version)
     db.session.flush()
     return subscriber
 
@@ -352,7 +352,7 @@ def add_subscriber(district, email, name, ags, topics=(), department="", source=
     _set_details(subscriber, name=name, ags=ags, topics=topics, department=department)
     db.session.add(subscriber)
     if double_opt_in:
-        _await_confirmation(subscriber, source, consent_version)
+        start_opt_in(subscriber, source, consent_version)
     else:
         now = utcnow()
         subscriber.consent_text_version = consent_version
@@ -393,7 +393,7 @@ def restart_opt_in(subscriber, source="admin"):
     """Send a new confirmation link to a pending or former subscriber."""
     if subscriber.status == "active":
         raise SubscriberError(_("Die Adresse ist bereits bestätigt."))
-    _await_confirmation(subscriber, source, subscriber.consent_text_version)
+    start_opt_in(subscriber, source, subscriber.consent_text_version)
 
 
 # --- sending the subscription mails ------------------------------------------
