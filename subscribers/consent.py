@@ -22,6 +22,9 @@ CONSENT_TEXTS = {
     ),
 }
 CURRENT_VERSION = "2026-11"
+# Confirmation mails are German; a double opt-in started by a coordinator,
+# an import or the API quotes this text in the mail.
+MAIL_CONSENT_VERSION = f"{CURRENT_VERSION}-de"
 
 
 def current_consent_version():

@@ -14,6 +14,7 @@ from accounts.services import coordinators_of
 from core.mail import Message, new_message_id, render_mjml, sender_address
 from core.tokens import PURPOSES, make_token
 from core.urls import base_host, external_url
+from subscribers.consent import MAIL_CONSENT_VERSION, consent_text
 
 UNSUBSCRIBE_SUBJECT_PREFIX = "unsubscribe "
 
@@ -107,5 +108,6 @@ def subscription_message(subscriber):
         "Bitte bestätigen Sie Ihre Anmeldung",
         "subscription_confirm",
         confirm_url=external_url("public.confirm", token=confirm_token(subscriber)),
+        consent=consent_text(subscriber.consent_text_version) or consent_text(MAIL_CONSENT_VERSION),
         valid_days=PURPOSES["subscription-confirm"].days,
     )

@@ -257,8 +257,7 @@ def resubscribe(token):
     subscriber, _payload = subscriber_from("subscriber-manage", token)
     district = subscriber.municipality.district
     if subscriber.status != "active":
-        services.restart_opt_in(subscriber, source="form")
-        subscriber.consent_text_version = current_consent_version()
+        services.restart_opt_in(subscriber, source="form", consent_version=current_consent_version())
         db.session.commit()
         _send_subscription_mail(subscriber)
     return redirect(url_for("public.check_inbox", key=district.key))

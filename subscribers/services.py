@@ -378,6 +378,9 @@ def change_subscriber(subscriber, email=None, name=None, ags=None, topics=None, 
                 raise SubscriberError(_("%(email)s steht bereits in der Liste.", email=address), field="email")
             if suppression_reason(subscriber.district_key, key):
                 raise SubscriberError(_("%(email)s steht auf der Sperrliste.", email=address), field="email")
+            if subscriber.status == "pending":
+                # The link sent to the old address must not confirm the new one.
+                subscriber.confirm_nonce = None
         subscriber.email, subscriber.email_key = address, key
     _set_details(subscriber, name=name, ags=ags, topics=topics, department=department)
     if status is not None and status != subscriber.status:
@@ -389,11 +392,17 @@ def change_subscriber(subscriber, email=None, name=None, ags=None, topics=None, 
         unsubscribe(subscriber)
 
 
-def restart_opt_in(subscriber, source="admin"):
-    """Send a new confirmation link to a pending or former subscriber."""
+def restart_opt_in(subscriber, source="admin", consent_version=None):
+    """A new confirmation link for a pending or former subscriber (the caller sends it after the commit).
+
+    The confirmation mail quotes the consent text of `consent_version`
+    (default: the current German one), which the person agrees to by confirming.
+    """
+    from subscribers.consent import MAIL_CONSENT_VERSION
+
     if subscriber.status == "active":
         raise SubscriberError(_("Die Adresse ist bereits bestätigt."))
-    start_opt_in(subscriber, source, subscriber.consent_text_version)
+    start_opt_in(subscriber, source, consent_version or MAIL_CONSENT_VERSION)
 
 
 # --- sending the subscription mails ------------------------------------------

@@ -59,4 +59,6 @@ def dashboard(key):
         district=district,
         coordinators=coordinators_of(district),
         municipalities=district.municipalities,
+        status_counts=services.status_counts(district.key),
+        reached=services.municipalities_reached(district.key),
     )
