@@ -37,7 +37,7 @@ from sqlalchemy import select
 
 from app import db
 from subscribers import services
-from subscribers.consent import current_consent_version
+from subscribers.consent import MAIL_CONSENT_VERSION
 from subscribers.models import Municipality, Subscriber, utcnow
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
@@ -343,7 +343,7 @@ def apply_import(district, plan, opt_in=False):
     if not plan.readable:
         raise ValueError(plan.error)
     now = utcnow()
-    version = current_consent_version() if opt_in else ""
+    version = MAIL_CONSENT_VERSION if opt_in else ""
     added = []
     for row in plan.rows:
         subscriber = Subscriber(

@@ -22,7 +22,7 @@ from app import db
 from core.database import load_or_404
 from core.urls import external_url
 from subscribers import privacy, services
-from subscribers.consent import consent_text, current_consent_version
+from subscribers.consent import MAIL_CONSENT_VERSION, consent_text, current_consent_version
 from subscribers.forms import EditSubscriberForm, NewSubscriberForm, SubscriberFilterForm, TopicForm
 from subscribers.jobs import enqueue_subscription_mails
 from subscribers.models import District, Subscriber, Topic, subscriber_topics
@@ -159,7 +159,7 @@ def new_subscriber(key):
                 department=form.department.data or "",
                 source="admin",
                 double_opt_in=double_opt_in,
-                consent_version=current_consent_version() if double_opt_in else "",
+                consent_version=MAIL_CONSENT_VERSION if double_opt_in else "",
             )
         except services.SubscriberError as error:
             db.session.rollback()

@@ -17,6 +17,12 @@ def district(two_districts, make_topic):
     return two_districts[0]
 
 
+def topic_id(name):
+    from subscribers.models import Topic
+
+    return str(db.session.execute(select(Topic.id).filter_by(name=name)).scalar_one())
+
+
 def subscribe(client, **fields):
     data = {"email": "lena.schmid@sindelfingen.de", "name": "Lena Schmid", "municipality": "08115045",
             "consent": "1"}
@@ -39,7 +45,7 @@ def one_subscriber():
 
 def test_form_sends_exactly_one_confirmation_and_get_changes_nothing(district, smtp_app, smtp_server, run_jobs):
     client = smtp_app.test_client()
-    response = subscribe(client, topics=["1"])
+    response = subscribe(client, topics=[topic_id("service-bw")])
     assert response.status_code == 302
     assert response.headers["Location"].endswith("/d/08115/subscribe/check-inbox")
     run_jobs()
@@ -140,7 +146,7 @@ def test_honeypot_answers_alike_and_stores_nothing(client, district):
     ({"municipality": "08116019"}, "Gemeinde"),  # a municipality of another district
     ({"municipality": ""}, "Bitte wählen Sie Ihre Gemeinde"),
     ({"consent": ""}, "Bitte stimmen Sie dem Empfang zu"),
-    ({"topics": ["999"]}, "Unbekanntes Thema"),
+    ({"topics": ["987654321"]}, "Unbekanntes Thema"),
     ({"name": "x" * 300}, "Name"),
 ])
 def test_bad_input_is_explained_and_changes_nothing(client, district, fields, message):
@@ -261,7 +267,7 @@ def test_preferences_change_details_and_topics(district, client, make_subscriber
     path = manage_path(subscriber)
     page = client.get(path)
     assert page.status_code == 200 and "anna.beispiel@boeblingen.de" in page.get_data(as_text=True)
-    response = client.post(path, data={"name": "Anna B.", "municipality": "08115045", "topics": ["2"],
+    response = client.post(path, data={"name": "Anna B.", "municipality": "08115045", "topics": [topic_id("E-Rechnung")],
                                        "department": "Hauptamt"})
     assert response.status_code == 200 and "gespeichert" in response.get_data(as_text=True)
     db.session.expire_all()
