@@ -95,6 +95,9 @@ def test_same_answer_for_new_pending_and_active_addresses(district, smtp_app, ma
     assert sorted(m["To"] for m in messages) == ["aktiv@boeblingen.de", "neu@boeblingen.de", "neu@boeblingen.de"]
     notice = next(m for m in messages if m["To"] == "aktiv@boeblingen.de")
     assert "bereits angemeldet" in notice["Subject"]
+    for message in messages:  # every mail to a subscriber carries the list headers
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert len(unsubscribe_urls(message)[0]) == 1 and "kreis-08115." in message["List-Id"]
     assert not [u for u in links_in(notice) if "/confirm/" in u]
     # An unconfirmed form does not change an active subscriber's details.
     active = db.session.execute(select(Subscriber).filter_by(email_key="aktiv@boeblingen.de")).scalar_one()
