@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.parser import BytesHeaderParser
 
+from core.paging import Page
+
 # `{UTC timestamp %Y%m%dT%H%M%S%fZ}-{12 hex digits}.eml`, as in core/mail.py.
 STEM_PATTERN = re.compile(r"\d{8}T\d{12}Z-[0-9a-f]{12}")
 SUFFIX = ".eml"
@@ -130,22 +132,6 @@ def summarize(directory, stem):
     )
 
 
-@dataclass
-class Page:
-    items: list
-    number: int
-    pages: int
-    total: int
-
-    @property
-    def has_previous(self):
-        return self.number > 1
-
-    @property
-    def has_next(self):
-        return self.number < self.pages
-
-
 def list_messages(directory, page=1, per_page=50):
     """One page of summaries, newest first; None when the page does not exist."""
     stems = list_stems(directory)
@@ -154,7 +140,7 @@ def list_messages(directory, page=1, per_page=50):
         return None
     chosen = stems[(page - 1) * per_page : page * per_page]
     items = [s for s in (summarize(directory, stem) for stem in chosen) if s is not None]
-    return Page(items=items, number=page, pages=pages, total=len(stems))
+    return Page(items=items, number=page, pages=pages, total=len(stems), per_page=per_page)
 
 
 def load_message(directory, stem):

@@ -8,8 +8,6 @@ through another allowed district's URL either. Viewers read; writes and the
 export of personal data take an editor.
 """
 import json
-import math
-from dataclasses import dataclass
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import force_locale
@@ -20,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from accounts.auth import editor_required, login_required, principal
 from app import db
 from core.database import load_or_404
+from core.paging import paginate
 from core.urls import external_url
 from subscribers import privacy, services
 from subscribers.consent import MAIL_CONSENT_VERSION, consent_text, current_consent_version
@@ -74,31 +73,6 @@ def _commit_or_duplicate(form):
 # --- the list ------------------------------------------------------------------
 
 
-@dataclass
-class Page:
-    items: list
-    number: int
-    pages: int
-    total: int
-
-    @property
-    def first(self):
-        return (self.number - 1) * PER_PAGE + 1 if self.total else 0
-
-    @property
-    def last(self):
-        return (self.number - 1) * PER_PAGE + len(self.items)
-
-
-def paginate(query, requested):
-    """One page of `query`; a page beyond the end shows the last one, never an error."""
-    total = db.session.execute(select(func.count()).select_from(query.order_by(None).subquery())).scalar_one()
-    pages = max(1, math.ceil(total / PER_PAGE))
-    number = min(max(requested or 1, 1), pages)
-    items = db.session.execute(query.limit(PER_PAGE).offset((number - 1) * PER_PAGE)).scalars().all()
-    return Page(items=items, number=number, pages=pages, total=total)
-
-
 @bp.get("/d/<key>/subscribers")
 @login_required
 def subscribers(key):
@@ -112,7 +86,7 @@ def subscribers(key):
         topic=int(chosen["topic"]) if "topic" in chosen else None,
         search=chosen.get("q"),
     )
-    page = paginate(services.subscriber_query(key, filters), request.args.get("page", 1, type=int))
+    page = paginate(services.subscriber_query(key, filters), request.args.get("page", 1, type=int), PER_PAGE)
     return render_template(
         "subscribers/manage/list.html",
         district=district,
