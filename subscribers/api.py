@@ -1,5 +1,5 @@
 """API: districts, their municipalities and subscriber lists (only the caller's districts)."""
-from flask import current_app, url_for
+from flask import request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from sqlalchemy import func, select
@@ -29,8 +29,6 @@ blp.before_request(require_token)
 @blp.before_request
 def _district_first():
     # Another district's key answers 404 before the body is validated (422).
-    from flask import request
-
     if request.view_args and "key" in request.view_args:
         load_or_404(District, key=request.view_args["key"])
 
@@ -99,14 +97,6 @@ def _page(query, pagination):
     return db.session.execute(query.offset(pagination.first_item).limit(pagination.page_size)).scalars().all()
 
 
-def _send_confirmation(subscriber):
-    """After the commit; the per-address cap of the subscription form holds for the API too."""
-    if services.confirmation_mail_allowed(subscriber.district_key, subscriber.email_key):
-        jobs.enqueue_subscription_mails([subscriber.id])
-    else:
-        current_app.logger.info("subscription mail limit reached for subscriber %s", subscriber.id)
-
-
 @blp.route("/districts/<string:key>/subscribers")
 class DistrictSubscribers(MethodView):
     @blp.arguments(SubscriberQueryArgsSchema, location="query")
@@ -159,7 +149,7 @@ class DistrictSubscribers(MethodView):
             _refuse(error, district.key, data["email"])
         db.session.commit()
         if double_opt_in:
-            _send_confirmation(subscriber)
+            jobs.enqueue_subscription_mail(subscriber)
         return subscriber, {"Location": url_for("districts_api.subscriber", id=subscriber.id)}
 
 

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from app import db
 from core.mail import mail_connection
 from core.queue import get_queue
+from subscribers import services
 from subscribers.mail import subscription_message
 from subscribers.models import Subscriber, utcnow
 
@@ -28,6 +29,20 @@ def enqueue_subscription_mails(subscriber_ids):
             send_subscription_mails, ids[start:start + BATCH_SIZE], requested,
             retry=Retry(max=3, interval=[10, 60, 300]), job_timeout=600,
         )
+
+
+def enqueue_subscription_mail(subscriber):
+    """After the commit: one person's subscription mail, within CONFIRMATION_MAIL_LIMIT.
+
+    Public form, API and the preferences page ask for these mails on behalf
+    of someone else's inbox; beyond the daily cap nothing is sent (and the
+    caller answers as it always does). Returns whether a mail was queued.
+    """
+    if not services.confirmation_mail_allowed(subscriber.district_key, subscriber.email_key):
+        current_app.logger.info("subscription mail limit reached for subscriber %s", subscriber.id)
+        return False
+    enqueue_subscription_mails([subscriber.id])
+    return True
 
 
 def _due(subscriber, requested):

@@ -25,7 +25,7 @@ from core.database import load_or_404, set_district_scope
 from core.tokens import ExpiredToken, InvalidToken, read_token
 from subscribers import privacy, services
 from subscribers.consent import consent_text, current_consent_version
-from subscribers.jobs import enqueue_subscription_mails
+from subscribers.jobs import enqueue_subscription_mail
 from subscribers.mail import manage_token, unsubscribe_token
 from subscribers.models import District, Subscriber
 
@@ -128,14 +128,6 @@ def _address_limit():
     return current_app.config["SUBSCRIBE_ADDRESS_RATE_LIMIT"]
 
 
-def _send_subscription_mail(subscriber):
-    """After the commit; at most CONFIRMATION_MAIL_LIMIT mails per address and day."""
-    if services.confirmation_mail_allowed(subscriber.district_key, subscriber.email_key):
-        enqueue_subscription_mails([subscriber.id])
-    else:
-        current_app.logger.info("subscription mail limit reached for subscriber %s", subscriber.id)
-
-
 def _public_page(template, status=200, **context):
     return render_template(f"subscribers/public/{template}.html", **context), status
 
@@ -168,7 +160,7 @@ def subscribe(key):
             (target.errors.append if target is not None else form.form_errors.append)(str(error))
         else:
             db.session.commit()
-            _send_subscription_mail(subscriber)
+            enqueue_subscription_mail(subscriber)
             # The same answer for new, pending and active addresses.
             return redirect(url_for("public.check_inbox", key=district.key))
     status = 400 if request.method == "POST" else 200
@@ -259,7 +251,7 @@ def resubscribe(token):
     if subscriber.status != "active":
         services.restart_opt_in(subscriber, source="form", consent_version=current_consent_version())
         db.session.commit()
-        _send_subscription_mail(subscriber)
+        enqueue_subscription_mail(subscriber)
     return redirect(url_for("public.check_inbox", key=district.key))
 
 
