@@ -17,6 +17,7 @@ from accounts.models import ApiToken, User
 from accounts.services import MIN_PASSWORD_LENGTH, AccountError, authenticate, create_user, issue_token
 from app import db, limiter
 from core.database import load_or_404
+from core.forms import show_error
 
 bp = Blueprint("accounts", __name__)
 
@@ -89,14 +90,6 @@ def _keep_signed_in(user):
     login_user(user)
 
 
-def _show_error(form, error):
-    field = getattr(error, "field", None)
-    if field in form:
-        form[field].errors = [*form[field].errors, str(error)]
-    else:
-        form.form_errors.append(str(error))
-
-
 @bp.route("/account/password", methods=["GET", "POST"])
 @login_required
 def password():
@@ -106,7 +99,7 @@ def password():
         try:
             admin.change_own_password(user, form.current_password.data, form.new_password.data)
         except AccountError as error:
-            _show_error(form, error)
+            show_error(form, error)
         else:
             db.session.commit()
             _keep_signed_in(user)
@@ -141,7 +134,7 @@ def new_user():
             )
         except AccountError as error:
             db.session.rollback()
-            _show_error(form, error)
+            show_error(form, error)
         else:
             db.session.commit()
             return _secret_page("accounts/user_created.html", user=user, password=password)
@@ -177,7 +170,7 @@ def edit_user(user_id):
             )
         except AccountError as error:
             db.session.rollback()
-            _show_error(form, error)
+            show_error(form, error)
         else:
             db.session.commit()
             flash(_("Das Konto %(email)s wurde gespeichert.", email=user.email), "success")

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from accounts.auth import editor_required, login_required, principal
 from app import db
 from core.database import load_or_404
+from core.forms import show_error
 from core.paging import paginate
 from core.urls import external_url
 from subscribers import privacy, services
@@ -49,14 +50,6 @@ def _can_edit():
 
 def _subscriber_or_404(key, id):
     return load_or_404(Subscriber, id=id, district_key=key)
-
-
-def _show_error(form, error):
-    field = getattr(error, "field", None)
-    if field and field in form:
-        form[field].errors = [*form[field].errors, str(error)]
-    else:
-        form.form_errors.append(str(error))
 
 
 def _commit_or_duplicate(form):
@@ -137,7 +130,7 @@ def new_subscriber(key):
             )
         except services.SubscriberError as error:
             db.session.rollback()
-            _show_error(form, error)
+            show_error(form, error)
         else:
             if _commit_or_duplicate(form):
                 if double_opt_in:
@@ -203,7 +196,7 @@ def edit_subscriber(key, id):
             db.session.flush()
         except services.SubscriberError as error:
             db.session.rollback()
-            _show_error(form, error)
+            show_error(form, error)
         else:
             if _commit_or_duplicate(form):
                 flash(_("Die Angaben wurden gespeichert."), "success")
@@ -320,7 +313,7 @@ def create_topic(key):
             topic = services.create_topic(key, form.name.data)
         except services.SubscriberError as error:
             db.session.rollback()
-            _show_error(form, error)
+            show_error(form, error)
         else:
             db.session.commit()
             flash(_("Das Thema „%(name)s“ wurde angelegt.", name=topic.name), "success")

@@ -22,6 +22,7 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from app import csrf, db, limiter
 from core.database import load_or_404, set_district_scope
+from core.forms import show_error
 from core.tokens import ExpiredToken, InvalidToken, read_token
 from subscribers import privacy, services
 from subscribers.consent import consent_text, current_consent_version
@@ -156,8 +157,7 @@ def subscribe(key):
             )
         except services.SubscriberError as error:
             db.session.rollback()
-            target = getattr(form, error.field or "", None)
-            (target.errors.append if target is not None else form.form_errors.append)(str(error))
+            show_error(form, error)
         else:
             db.session.commit()
             enqueue_subscription_mail(subscriber)
@@ -232,8 +232,7 @@ def preferences(token):
             )
         except services.SubscriberError as error:
             db.session.rollback()
-            target = getattr(form, error.field or "", None)
-            (target.errors.append if target is not None else form.form_errors.append)(str(error))
+            show_error(form, error)
         else:
             db.session.commit()
             return _public_page("preferences", district=district, subscriber=subscriber, form=form, token=token,
