@@ -51,19 +51,14 @@ def _labels():
 # --- forms -------------------------------------------------------------------
 
 
-class TopicsField(SelectMultipleField):
-    """Topic ids from our form; topic names are accepted too, for hand-written embedded forms."""
-
-    def pre_validate(self, form):
-        pass  # resolved against the district's topics by the service
-
-
 class DetailsForm(FlaskForm):
     name = StringField(_l("Name"), validators=[Optional(), Length(max=200)], render_kw={"autocomplete": "name"})
     municipality = SelectField(_l("Gemeinde"), validators=[DataRequired(_l("Bitte wählen Sie Ihre Gemeinde."))])
     department = StringField(_l("Dienststelle oder Funktion (freiwillig)"), validators=[Optional(), Length(max=200)],
                              render_kw={"autocomplete": "organization-title"})
-    topics = TopicsField(_l("Themen"), choices=[])
+    # Ids from our form, or names from a hand-written embedded form: the
+    # service resolves them against the district's topics.
+    topics = SelectMultipleField(_l("Themen"), choices=[], validate_choice=False)
 
     def fill_choices(self, district, topics):
         self.municipality.choices = [("", _("– bitte wählen –"))] + [(m.ags, m.name) for m in district.municipalities]
