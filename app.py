@@ -70,6 +70,7 @@ def create_app(config=None):
     i18n.init_app(app)
 
     import core.database  # noqa: F401  (registers the district scope and SQLite pragmas)
+    import newsletter.models  # noqa: F401  (tables the migrations and erasure know about)
 
     from accounts import auth
 
@@ -81,6 +82,8 @@ def create_app(config=None):
     from core.outbox_views import bp as outbox_bp
     from core.views import bp as core_bp
     from subscribers.cli import directory_cli, subscribers_cli
+    from newsletter.archive import bp as archive_bp
+    from newsletter.tracking import bp as tracking_bp
     from subscribers.manage import bp as manage_bp
     from subscribers.public import bp as public_bp
     from subscribers.transfer import bp as transfer_bp
@@ -93,6 +96,12 @@ def create_app(config=None):
     app.register_blueprint(manage_bp)
     app.register_blueprint(transfer_bp)
     app.register_blueprint(public_bp)
+    app.register_blueprint(tracking_bp)
+    app.register_blueprint(archive_bp)
+
+    from newsletter.views import bp as newsletters_bp  # issue 4: coordinator pages
+
+    app.register_blueprint(newsletters_bp)
 
     from core.api import register_api
 
@@ -105,5 +114,9 @@ def create_app(config=None):
     app.cli.add_command(users_cli)
     app.cli.add_command(directory_cli)
     app.cli.add_command(subscribers_cli)
+
+    from newsletter.cli import newsletter_cli  # issue 4: flask newsletter send|pause|resume|cancel
+
+    app.cli.add_command(newsletter_cli)
     register_cli(app)
     return app

@@ -26,6 +26,23 @@ class AppContextMixin:
                 db.session.remove()
 
 
+    def run_maintenance_tasks(self):
+        # RQ's own housekeeping, then ours: the reconciler rebuilds the work
+        # from the database (due rows, expired leases, scheduled sends), at
+        # start and every RECONCILE_INTERVAL seconds.
+        super().run_maintenance_tasks()
+        from app import db
+        from newsletter.jobs import reconcile
+
+        with self.flask_app.app_context():
+            try:
+                reconcile()
+            except Exception:  # the worker must keep working; the next run tries again
+                logging.getLogger(__name__).exception("reconciler failed")
+            finally:
+                db.session.remove()
+
+
 class AppWorker(AppContextMixin, Worker):
     """Forks a work horse per job, as RQ does by default."""
 
@@ -39,7 +56,10 @@ def build_worker(app, simple=False, name=None):
 
     cls = AppSimpleWorker if simple else AppWorker
     queues = [get_queue(q, app) for q in app.config["RQ_QUEUES"]]
-    worker = cls(queues, connection=get_redis(app), name=name)
+    interval = app.config["RECONCILE_INTERVAL"]
+    # An idle worker wakes from its dequeue every worker_ttl - 15 seconds; that
+    # is when RQ runs the maintenance tasks.
+    worker = cls(queues, connection=get_redis(app), name=name, worker_ttl=interval + 15, maintenance_interval=interval)
     worker.flask_app = app
     return worker
 

@@ -15,9 +15,10 @@ def require_token():
 
 
 def api_blueprints():
+    from newsletter.api import blp as newsletters  # issue 4
     from subscribers.api import blp as districts
 
-    return [districts]
+    return [districts, newsletters]
 
 
 def register_api(app):

@@ -98,6 +98,19 @@ def from_environment(instance_path):
         # would otherwise drop every message silently whenever TESTING is on.
         "MAIL_SUPPRESS_SEND": False,
         "RQ_QUEUES": ["default"],
+        # The sending pipeline (newsletter/sending.py).
+        "SEND_BATCH_SIZE": env_int("SEND_BATCH_SIZE", 200),
+        "SEND_PARALLEL_JOBS": env_int("SEND_PARALLEL_JOBS", 4),
+        "SEND_LEASE_SECONDS": env_int("SEND_LEASE_SECONDS", 300),
+        "SEND_MAX_ATTEMPTS": env_int("SEND_MAX_ATTEMPTS", 6),
+        "SEND_RETRY_BASE_SECONDS": env_int("SEND_RETRY_BASE_SECONDS", 60),
+        "SEND_RETRY_MAX_SECONDS": env_int("SEND_RETRY_MAX_SECONDS", 3600),
+        "RECONCILE_INTERVAL": env_int("RECONCILE_INTERVAL", 15),
+        "MACHINE_OPEN_SECONDS": env_int("MACHINE_OPEN_SECONDS", 10),
+        # Optional DKIM signing of newsletters: a PEM private key file.
+        "DKIM_PRIVATE_KEY": env.get("DKIM_PRIVATE_KEY") or None,
+        "DKIM_SELECTOR": env.get("DKIM_SELECTOR") or "egov",
+        "DKIM_DOMAIN": env.get("DKIM_DOMAIN") or None,
         # Secure cookies need HTTPS; on a plain-HTTP development URL they would
         # make login impossible, so they follow BASE_URL.
         "SESSION_COOKIE_SECURE": secure,

@@ -53,7 +53,10 @@ class OutboxConnection:
         os.makedirs(directory, exist_ok=True)
 
     def send(self, message, envelope_from=None):
-        data = message.as_bytes()
+        return self.send_raw(None, None, message.as_bytes())
+
+    def send_raw(self, envelope_from, recipient, data):
+        """Same as an SMTP transaction of ready-made bytes (the envelope is not kept)."""
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
         name = f"{stamp}-{uuid.uuid4().hex[:12]}.eml"
         tmp = os.path.join(self.directory, f".{name}.tmp")
@@ -75,6 +78,27 @@ def mail_connection():
     else:
         with mail.connect() as connection:
             yield connection
+
+
+class SMTPRawConnection:
+    """One SMTP session for ready-made message bytes (the newsletter's fast path)."""
+
+    def __init__(self, connection):
+        self.connection = connection
+
+    def send_raw(self, envelope_from, recipient, data):
+        # Raises smtplib's exceptions; the caller maps them to the row's state.
+        return self.connection.host.sendmail(envelope_from, [recipient], data)
+
+
+@contextmanager
+def raw_connection():
+    """A connection with `send_raw(envelope_from, recipient, bytes)`: SMTP or the outbox."""
+    if uses_outbox():
+        yield OutboxConnection(current_app.config["OUTBOX_DIR"])
+    else:
+        with mail.connect() as connection:
+            yield SMTPRawConnection(connection)
 
 
 def send_message(message):

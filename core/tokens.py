@@ -14,6 +14,8 @@ PURPOSES = {
     "subscription-confirm": timedelta(days=7),
     "subscriber-manage": None,
     "subscriber-unsubscribe": None,
+    # Opens and clicks of one delivery (newsletter/tracking.py).
+    "delivery-tracking": None,
 }
 
 

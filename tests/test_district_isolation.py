@@ -11,7 +11,7 @@ from app import db
 
 # Blueprints whose routes belong to one district. `public` is left out on
 # purpose: its pages serve whoever holds a signed link (tested on their own).
-SCOPED_BLUEPRINTS = {"subscribers", "manage", "transfer"}
+SCOPED_BLUEPRINTS = {"subscribers", "manage", "transfer", "newsletters"}
 API_PREFIX = "/api/v1/"
 METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE")
 

@@ -1,0 +1,449 @@
+"""The sending pipeline: delivery rows, batch claims, SMTP, and the record of each mail.
+
+1. `start_sending` writes one delivery row per recipient (active, not
+   suppressed, matching the audience) and marks the newsletter `sending`.
+2. RQ jobs (`jobs.send_newsletter`, they take the newsletter id only) each
+   claim a batch of due rows atomically (`FOR UPDATE SKIP LOCKED` on
+   PostgreSQL; on SQLite a conditional UPDATE, which SQLite serialises), mark
+   them `sending` with a lease, send them over one reused SMTP connection and
+   record each row as soon as the server answered. A worker that dies loses
+   at most the one mail between the server's answer and that record.
+3. The reconciler (`reconcile`, run by every worker at start and then
+   periodically) starts scheduled newsletters that are due, returns rows
+   whose lease ran out (their job died) to the queue, makes sure jobs exist
+   for newsletters with due rows, and marks finished newsletters `sent`. All
+   of it is rebuilt from the database, so a lost Redis only delays mail.
+
+SMTP answers: 4xx, timeouts and refused connections defer the row with
+exponential backoff (SEND_MAX_ATTEMPTS, then `failed`); 5xx fails it, and
+the recipient-rejection codes also suppress the address.
+"""
+import logging
+import smtplib
+import socket
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import and_, func, insert, select, update
+
+from app import db
+from core.mail import raw_connection, sender_address
+from core.tokens import make_token
+from core.urls import base_host, external_url
+from newsletter import compose, message
+from newsletter.models import OPEN_DELIVERY_STATES, Delivery, Newsletter, newsletter_municipalities, newsletter_topics
+from subscribers import services as subscriber_services
+from subscribers.mail import district_sender, inbound_address, list_id, mail_context
+from subscribers.models import Municipality, Subscriber, subscriber_topics, utcnow
+
+log = logging.getLogger(__name__)
+
+# 550 mailbox unavailable, 551 user not local, 553 mailbox name not allowed;
+# and any enhanced status 5.1.x (bad destination address).
+RECIPIENT_REJECTIONS = {550, 551, 553}
+
+
+class SendingError(ValueError):
+    """A rule of sending was broken; the message is fit to show."""
+
+
+# --- audience and start ---------------------------------------------------------
+
+
+def audience_query(newsletter):
+    """SELECT of the subscribers the newsletter goes to: active, in its topics and municipalities (if any)."""
+    query = select(Subscriber).where(Subscriber.district_key == newsletter.district_key, Subscriber.status == "active")
+    topic_ids = select(newsletter_topics.c.topic_id).where(newsletter_topics.c.newsletter_id == newsletter.id)
+    if newsletter.topics:
+        query = query.where(Subscriber.id.in_(
+            select(subscriber_topics.c.subscriber_id).where(subscriber_topics.c.topic_id.in_(topic_ids))
+        ))
+    if newsletter.municipalities:
+        query = query.where(Subscriber.municipality_ags.in_(
+            select(newsletter_municipalities.c.municipality_ags)
+            .where(newsletter_municipalities.c.newsletter_id == newsletter.id)
+        ))
+    return query
+
+
+def audience(newsletter):
+    """[(subscriber id, municipality)] of the recipients, suppressed addresses left out."""
+    hashes = subscriber_services.suppressed_hashes(newsletter.district_key)
+    rows = db.session.execute(
+        audience_query(newsletter).with_only_columns(Subscriber.id, Subscriber.email_key, Subscriber.municipality_ags)
+    ).all()
+    return [(sid, ags) for sid, key, ags in rows if not hashes or subscriber_services.address_hash(key) not in hashes]
+
+
+def audience_size(newsletter):
+    return len(audience(newsletter))
+
+
+def start_sending(newsletter):
+    """Write the delivery rows and mark the newsletter `sending`. Returns how many rows were written.
+
+    Safe to call again: subscribers who already have a row get none.
+    """
+    if newsletter.status not in ("draft", "scheduled", "sending"):
+        raise SendingError(f"newsletter {newsletter.id} is {newsletter.status}")
+    if not newsletter.compiled_html:
+        raise SendingError("newsletter does not compile")
+    have = set(db.session.execute(
+        select(Delivery.subscriber_id).where(Delivery.newsletter_id == newsletter.id)
+    ).scalars())
+    now = utcnow()
+    rows = [
+        {"newsletter_id": newsletter.id, "subscriber_id": sid, "district_key": newsletter.district_key,
+         "municipality_ags": ags, "status": "queued", "attempts": 0, "next_attempt_at": now, "smtp_reply": ""}
+        for sid, ags in audience(newsletter) if sid not in have
+    ]
+    for start in range(0, len(rows), 1000):
+        db.session.execute(insert(Delivery), rows[start:start + 1000])
+    newsletter.status = "sending"
+    newsletter.started_at = newsletter.started_at or now
+    newsletter.scheduled_at = newsletter.scheduled_at or now
+    return len(rows)
+
+
+# --- claiming --------------------------------------------------------------------
+
+
+def _due(newsletter_id, now):
+    return and_(
+        Delivery.newsletter_id == newsletter_id,
+        Delivery.status.in_(OPEN_DELIVERY_STATES),
+        Delivery.next_attempt_at <= now,
+    )
+
+
+def claim_batch(newsletter_id, size):
+    """Mark up to `size` due rows `sending` for this job, atomically; returns their ids (committed)."""
+    now = utcnow()
+    lease = now + timedelta(seconds=current_app.config["SEND_LEASE_SECONDS"])
+    candidates = select(Delivery.id).where(_due(newsletter_id, now)).order_by(Delivery.id).limit(size)
+    if db.engine.dialect.name == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    ids = db.session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(candidates.scalar_subquery()), Delivery.status.in_(OPEN_DELIVERY_STATES))
+        .values(status="sending", claimed_until=lease)
+        .returning(Delivery.id)
+        .execution_options(synchronize_session=False)
+    ).scalars().all()
+    db.session.commit()
+    return sorted(ids)
+
+
+def release(ids):
+    """Give claimed rows back untouched (the job stops early: paused, cancelled, server down)."""
+    if ids:
+        db.session.execute(
+            update(Delivery).where(Delivery.id.in_(ids), Delivery.status == "sending")
+            .values(status="queued", claimed_until=None).execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+
+
+# --- one mail ------------------------------------------------------------------------
+
+
+class Batch:
+    """What a job prepares once per newsletter: the compiled templates and the fixed headers."""
+
+    def __init__(self, newsletter):
+        district = newsletter.district
+        context = mail_context(district)
+        coordinator = context["coordinator"]
+        self.newsletter_id = newsletter.id
+        self.html, self.text, self.subject = newsletter.compiled_html, newsletter.compiled_text, newsletter.subject
+        self.tracking = newsletter.tracking
+        self.domain = base_host()
+        self.envelope_from = inbound_address()
+        name, email = district_sender(district)
+        self.fixed_headers = [("From", message.address(name, email))]
+        if coordinator:
+            self.fixed_headers.append(("Reply-To", coordinator.email))
+        self.fixed_headers.append(("List-Id", list_id(district)))
+        self.web_url = external_url("archive.newsletter", key=district.key, id=newsletter.id)
+        base = current_app.config["BASE_URL"]
+        self.preferences_base = f"{base}/preferences/"
+        self.unsubscribe_base = f"{base}/unsubscribe/"
+        self.mailto = f"mailto:{inbound_address()}?subject=unsubscribe%20"
+        self.dkim = dkim_signer()
+
+    def build(self, delivery_id, subscriber, municipality_name):
+        from newsletter.tracking import tracking_context, tracking_context_for_test_send
+
+        unsubscribe = make_token("subscriber-unsubscribe", {"s": subscriber.public_id})
+        unsubscribe_url = self.unsubscribe_base + unsubscribe
+        context = {
+            "name": subscriber.name, "email": subscriber.email, "municipality": municipality_name,
+            "preferences_url": self.preferences_base + make_token("subscriber-manage", {"s": subscriber.public_id}),
+            "unsubscribe_url": unsubscribe_url, "web_url": self.web_url,
+        }
+        if self.tracking:
+            # A test mail (delivery 0) has working links that record nothing.
+            context.update(tracking_context(delivery_id) if delivery_id else tracking_context_for_test_send(self.newsletter_id))
+        subject, html, text = compose.personalised(self.html, self.text, self.subject, context)
+        msg_id = message.message_id(self.domain)
+        headers = [
+            *self.fixed_headers,
+            ("To", subscriber.email),
+            ("Subject", message.encode_header(subject)),
+            ("Date", message.date_header()),
+            ("Message-ID", msg_id),
+            ("List-Unsubscribe", f"<{unsubscribe_url}>, <{self.mailto}{unsubscribe}>"),
+            ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+        ]
+        data = message.build(headers, text, html)
+        if self.dkim:
+            data = self.dkim(data)
+        return msg_id, data
+
+
+def dkim_signer():
+    """A function signing message bytes when DKIM_PRIVATE_KEY (PEM file) is configured, else None."""
+    config = current_app.config
+    if not config.get("DKIM_PRIVATE_KEY"):
+        return None
+    import dkim
+
+    with open(config["DKIM_PRIVATE_KEY"], "rb") as fh:
+        key = fh.read()
+    selector = config["DKIM_SELECTOR"].encode()
+    domain = (config.get("DKIM_DOMAIN") or sender_address().rpartition("@")[2]).encode()
+    signed = [b"from", b"to", b"subject", b"date", b"message-id", b"list-unsubscribe", b"list-unsubscribe-post"]
+
+    def sign(data):
+        return dkim.sign(data, selector, domain, key, include_headers=signed) + data
+
+    return sign
+
+
+# --- recording the outcome ---------------------------------------------------------
+
+
+def _record(delivery_id, **values):
+    values.setdefault("claimed_until", None)
+    db.session.execute(
+        update(Delivery).where(Delivery.id == delivery_id, Delivery.status == "sending")
+        .values(attempts=Delivery.attempts + 1, **values).execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+
+
+def _reply_text(code, text):
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return f"{code} {text}"[:500]
+
+
+def _defer(delivery_id, attempts, reply):
+    config = current_app.config
+    if attempts + 1 >= config["SEND_MAX_ATTEMPTS"]:
+        _record(delivery_id, status="failed", smtp_reply=reply)
+        return
+    delay = min(config["SEND_RETRY_BASE_SECONDS"] * 2 ** attempts, config["SEND_RETRY_MAX_SECONDS"])
+    _record(delivery_id, status="deferred", smtp_reply=reply, next_attempt_at=utcnow() + timedelta(seconds=delay))
+
+
+def _is_rejection(code, text):
+    """The recipient does not exist. A 5.7.x policy refusal (spam filter, blocklist) is about us, not them."""
+    status = str(text).lstrip()
+    if status.startswith("5.7."):
+        return False
+    return code in RECIPIENT_REJECTIONS or status.startswith("5.1.")
+
+
+def _refused(delivery_id, attempts, subscriber, code, text):
+    reply = _reply_text(code, text)
+    if 400 <= code < 500:
+        _defer(delivery_id, attempts, reply)
+        return
+    _record(delivery_id, status="failed", smtp_reply=reply)
+    if _is_rejection(code, text if isinstance(text, str) else text.decode("utf-8", "replace")):
+        subscriber_services.mark_undeliverable(subscriber, "bounced")
+        db.session.commit()
+
+
+class ServerUnavailable(Exception):
+    """The mail server can not be reached or dropped the connection: stop, retry later."""
+
+
+def send_one(connection, batch, delivery, subscriber, municipality_name):
+    if subscriber is None or subscriber.status != "active":
+        # Left the list or erased since the send started.
+        _record(delivery.id, status="suppressed")
+        return
+    msg_id, data = batch.build(delivery.id, subscriber, municipality_name)
+    try:
+        connection.send_raw(batch.envelope_from, subscriber.email, data)
+    except smtplib.SMTPRecipientsRefused as error:
+        code, text = next(iter(error.recipients.values()))
+        _refused(delivery.id, delivery.attempts, subscriber, code, text)
+    except (smtplib.SMTPDataError, smtplib.SMTPSenderRefused) as error:
+        _refused(delivery.id, delivery.attempts, subscriber, error.smtp_code, error.smtp_error)
+    except (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, socket.timeout, OSError) as error:
+        _defer(delivery.id, delivery.attempts, f"connection: {error}"[:500])
+        raise ServerUnavailable(str(error)) from error
+    else:
+        _record(delivery.id, status="sent", sent_at=utcnow(), message_id=msg_id, smtp_reply="250")
+
+
+def send_claimed(connection, batch, ids):
+    """Send the claimed rows; returns normally, or raises ServerUnavailable after deferring the current row."""
+    rows = db.session.execute(
+        select(Delivery, Subscriber, Municipality.name)
+        .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
+        .outerjoin(Municipality, Municipality.ags == Delivery.municipality_ags)
+        .where(Delivery.id.in_(ids)).order_by(Delivery.id)
+    ).all()
+    done = []
+    try:
+        for delivery, subscriber, municipality_name in rows:
+            send_one(connection, batch, delivery, subscriber, municipality_name)
+            done.append(delivery.id)
+    finally:
+        release([i for i in ids if i not in set(done)])
+
+
+def send_newsletter(newsletter_id):
+    """Claim and send batches until none is due; the body of the RQ job. Returns the number of rows handled."""
+    handled = 0
+    newsletter = db.session.get(Newsletter, newsletter_id)
+    if newsletter is None or newsletter.status != "sending":
+        return 0
+    if db.engine.dialect.name == "postgresql":
+        # Each mail's record is its own commit; waiting for the WAL flush on
+        # every one would halve the throughput, and a lost last commit after a
+        # database crash costs at most a duplicate mail.
+        db.session.execute(db.text("SET synchronous_commit TO OFF"))
+    batch = Batch(newsletter)
+    size = current_app.config["SEND_BATCH_SIZE"]
+    try:
+        with raw_connection() as connection:
+            handled = _send_batches(connection, batch, newsletter_id, size)
+    except (smtplib.SMTPException, OSError) as error:
+        # Raised while connecting (or closing): no row was claimed, or the
+        # claimed ones were given back. The reconciler tries again.
+        log.warning("mail server unavailable for newsletter %s: %s", newsletter_id, error)
+    finish_if_done(newsletter_id)
+    return handled
+
+
+def _send_batches(connection, batch, newsletter_id, size):
+    handled = 0
+    while True:
+        status = db.session.execute(select(Newsletter.status).where(Newsletter.id == newsletter_id)).scalar_one()
+        if status != "sending":
+            return handled  # paused or cancelled
+        ids = claim_batch(newsletter_id, size)
+        if not ids:
+            return handled
+        try:
+            send_claimed(connection, batch, ids)
+        except ServerUnavailable:
+            log.warning("mail server unavailable; newsletter %s waits for the next attempt", newsletter_id)
+            return handled
+        handled += len(ids)
+
+
+def finish_if_done(newsletter_id):
+    """Mark the newsletter `sent` when no row is left to send."""
+    open_rows = db.session.execute(
+        select(func.count()).where(Delivery.newsletter_id == newsletter_id,
+                                   Delivery.status.in_((*OPEN_DELIVERY_STATES, "sending")))
+    ).scalar_one()
+    if open_rows == 0:
+        db.session.execute(
+            update(Newsletter).where(Newsletter.id == newsletter_id, Newsletter.status == "sending")
+            .values(status="sent", finished_at=utcnow())
+        )
+        db.session.commit()
+        return True
+    return False
+
+
+# --- pause, resume, cancel, schedule ---------------------------------------------------
+
+
+def schedule(newsletter, at):
+    if newsletter.status not in ("draft", "scheduled"):
+        raise SendingError(newsletter.status)
+    if not newsletter.compiled_html:
+        raise SendingError("newsletter does not compile")
+    newsletter.status = "scheduled"
+    newsletter.scheduled_at = at
+
+
+def pause(newsletter):
+    if newsletter.status != "sending":
+        raise SendingError(newsletter.status)
+    newsletter.status = "paused"
+
+
+def resume(newsletter):
+    if newsletter.status != "paused":
+        raise SendingError(newsletter.status)
+    newsletter.status = "sending"
+
+
+def cancel(newsletter):
+    """Stop for good: rows not yet sent stay unsent (`queued` rows are removed)."""
+    if newsletter.status not in ("scheduled", "sending", "paused"):
+        raise SendingError(newsletter.status)
+    newsletter.status = "cancelled"
+    newsletter.finished_at = utcnow()
+    db.session.execute(
+        Delivery.__table__.delete().where(Delivery.newsletter_id == newsletter.id,
+                                          Delivery.status.in_(OPEN_DELIVERY_STATES))
+    )
+
+
+def progress(newsletter_id):
+    """{status: count} of the newsletter's rows, all statuses present."""
+    from newsletter.models import DELIVERY_STATES
+
+    counts = dict.fromkeys(DELIVERY_STATES, 0)
+    counts.update(dict(db.session.execute(
+        select(Delivery.status, func.count()).where(Delivery.newsletter_id == newsletter_id).group_by(Delivery.status)
+    ).all()))
+    return counts
+
+
+# --- the reconciler --------------------------------------------------------------------
+
+
+def reclaim_expired():
+    """Rows whose job died (lease over) go back to the queue. Returns how many."""
+    result = db.session.execute(
+        update(Delivery).where(Delivery.status == "sending", Delivery.claimed_until < utcnow())
+        .values(status="queued", claimed_until=None).execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return result.rowcount
+
+
+def start_due_schedules():
+    """Start the scheduled newsletters whose time has come. Returns their ids."""
+    due = db.session.execute(
+        select(Newsletter).where(Newsletter.status == "scheduled", Newsletter.scheduled_at <= utcnow())
+    ).scalars().all()
+    for newsletter in due:
+        start_sending(newsletter)
+    db.session.commit()
+    return [n.id for n in due]
+
+
+def newsletters_with_due_rows():
+    now = utcnow()
+    return db.session.execute(
+        select(Delivery.newsletter_id).join(Newsletter, Newsletter.id == Delivery.newsletter_id)
+        .where(Newsletter.status == "sending", Delivery.status.in_(OPEN_DELIVERY_STATES),
+               Delivery.next_attempt_at <= now).distinct()
+    ).scalars().all()
+
+
+def newsletters_sending():
+    return db.session.execute(select(Newsletter.id).where(Newsletter.status == "sending")).scalars().all()
+
