@@ -325,3 +325,34 @@ def test_flushing_redis_mid_send_still_delivers_exactly_once(workers, smtp_serve
     counts = received(smtp_server)
     assert set(counts) == set(addresses)
     assert set(counts.values()) == {1}
+
+
+def test_dkim_signature_verifies_against_the_published_key(two_districts, make_subscriber, make_app, smtp_server,
+                                                           run_jobs, tmp_path):
+    import base64
+    import shutil
+
+    import dkim
+
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is needed to make a test key")
+    key = tmp_path / "dkim.pem"
+    subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
+    public_der = subprocess.run(["openssl", "rsa", "-in", str(key), "-pubout", "-outform", "DER"], check=True,
+                                capture_output=True).stdout
+    make_subscriber("anna@boeblingen.de")
+    app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp_server.port, DKIM_PRIVATE_KEY=str(key),
+                   DKIM_SELECTOR="egov", DKIM_DOMAIN="lrabb.example")
+    with app.app_context():
+        start(new_newsletter())
+        run_jobs()
+    smtp_server.wait_for(1)
+    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public_der)
+
+    def dns(name, timeout=5):
+        return record if name == b"egov._domainkey.lrabb.example." else None
+
+    assert smtp_server.envelopes[0].content.startswith(b"DKIM-Signature:")
+    signed = smtp_server.envelopes[0].content
+    assert dkim.verify(signed, dnsfunc=dns)
+    assert not dkim.verify(signed.replace(b"\r\nSubject: ", b"\r\nSubject: Re: ", 1), dnsfunc=dns)
