@@ -77,13 +77,9 @@ Die Landesplattform nimmt Rechnungen über das [Portal der E-Rechnung](https://x
 Unsere offenen Sprechstunden finden jeden zweiten Dienstag von 9 bis 12 Uhr statt, für Fragen rund um
 DMS, E-Akte, Online-Dienste und Förderprogramme. Eine Anmeldung ist nicht nötig.
 
-| Termin | Thema |
-|--------|-------|
-| 14. Oktober | Digitale Bauantragsverfahren |
-| 28. Oktober | E-Rechnung in der Kämmerei |
-| 11. November | Barrierefreie Webseiten |
-
-(Die Tabelle oben ist in CommonMark nur Text; die Termine stehen auch im Kalender.)
+- **14. Oktober**: Digitale Bauantragsverfahren
+- **28. Oktober**: E-Rechnung in der Kämmerei
+- **11. November**: Barrierefreie Webseiten
 
 ## Förderprogramm „Digitale Zukunftskommune“
 
@@ -148,8 +144,8 @@ class SmtpSink:
         if os.geteuid() == 0:
             command += ["-u", "nobody"]  # smtp-sink refuses to run as root without it
         command += [f"127.0.0.1:{self.port}", "2000"]
-        self.log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        with open(self.log_path, "wb") as log:  # the child keeps its own descriptor
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         wait_for_port(self.port)
 
     def messages(self):
@@ -164,7 +160,6 @@ class SmtpSink:
     def stop(self):
         self.process.terminate()
         self.process.wait(5)
-        self.log.close()
 
 
 class Sampler(threading.Thread):
@@ -366,12 +361,12 @@ def tracking_ready():
 def start_workers(count, env, workdir, burst, tag):
     processes = []
     for n in range(count):
-        log = open(os.path.join(workdir, f"worker-{tag}-{n}.log"), "ab")
         command = [sys.executable, str(ROOT / "worker.py"), "--name", f"bench-{tag}-{n}-{os.getpid()}"]
         if burst:
             command.append("--burst")
-        processes.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                          stdin=subprocess.DEVNULL))
+        with open(os.path.join(workdir, f"worker-{tag}-{n}.log"), "ab") as log:
+            processes.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                              stdin=subprocess.DEVNULL))
     return processes
 
 
@@ -412,7 +407,7 @@ def stop_workers(processes, timeout=30.0):
 
 
 def unfinished(app, newsletter_id):
-    """(rows not yet sent, rows that will not be sent) of the newsletter; cheap enough to poll."""
+    """{status: count} of the newsletter's rows not yet `sent`; cheap enough to poll."""
     from sqlalchemy import func, select
 
     from app import db
@@ -443,9 +438,9 @@ def last_sent_at(app, newsletter_id):
 
         value = datetime.fromisoformat(value)
     if value.tzinfo is None:
-        from datetime import timezone
+        from datetime import UTC
 
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     return value.timestamp()
 
 
@@ -584,7 +579,7 @@ def parse_args(argv=None):
                         help="also send to a smaller list first and compare the workers' peak RSS (on)")
     parser.add_argument("--small", type=int, default=5000, help="list size of the memory check (5000)")
     parser.add_argument("--parallel-jobs", type=int, default=None,
-                        help="SEND_PARALLEL_JOBS (default: the environment's, else the number of workers)")
+                        help="SEND_PARALLEL_JOBS (default: the app's, raised to the number of workers)")
     parser.add_argument("--batch-size", type=int, default=None, help="SEND_BATCH_SIZE (default: the app's)")
     parser.add_argument("--tracking", action=argparse.BooleanOptionalAction, default=True,
                         help="send with open and click tracking (on)")
@@ -612,9 +607,10 @@ def configure_environment(args, workdir, sink):
         "MAIL_SERVER": "127.0.0.1",
         "MAIL_PORT": str(sink.port),
         "MAIL_DEFAULT_SENDER": "E-Government-Koordination <newsletter@egov.example>",
-        "SEND_PARALLEL_JOBS": str(args.parallel_jobs or env.get("SEND_PARALLEL_JOBS") or args.workers),
         "PYTHONUNBUFFERED": "1",
     })
+    if args.parallel_jobs:
+        env["SEND_PARALLEL_JOBS"] = str(args.parallel_jobs)
     if args.batch_size:
         env["SEND_BATCH_SIZE"] = str(args.batch_size)
     if args.database_url:
@@ -629,7 +625,8 @@ def configure_environment(args, workdir, sink):
 def report(args, config, runs, baseline, sink_count, expected_mails):
     main_run = runs[-1]
     lines = ["", "=== summary ==="]
-    lines.append(f"setup: {args.workers} workers ({'cold, --burst' if args.cold else 'warm'}), "
+    lines.append(f"setup: {args.workers} worker{'s' if args.workers != 1 else ''} "
+                 f"({'cold, --burst' if args.cold else 'warm'}), "
                  f"SEND_PARALLEL_JOBS={config['SEND_PARALLEL_JOBS']}, SEND_BATCH_SIZE={config['SEND_BATCH_SIZE']}, "
                  f"tracking {'on' if args.tracking else 'off'}, database {config['db']}, "
                  f"{os.cpu_count()} CPUs, load average {config['load'][0]:.2f} before the run "
@@ -654,7 +651,7 @@ def report(args, config, runs, baseline, sink_count, expected_mails):
     for run in runs:
         lines.append(f"peak RSS at {run['recipients']:>6} recipients: work horse {mib(run['peak_horse']):.1f} MiB, "
                      f"worker {mib(run['peak_worker']):.1f} MiB, scheduler {mib(run['peak_scheduler']):.1f} MiB, "
-                     f"all {args.workers} workers' processes together {mib(run['peak_total']):.1f} MiB")
+                     f"all worker processes together {mib(run['peak_total']):.1f} MiB")
     if baseline:
         lines.append(f"baseline Flask-Mail loop, {baseline['recipients']} recipients: {baseline['seconds']:.2f} s = "
                      f"{baseline['rate']:.0f} msg/s")
@@ -670,14 +667,23 @@ def report(args, config, runs, baseline, sink_count, expected_mails):
         allowed = max(4 * 1024 * 1024, 0.10 * small["peak_horse"])
         checks.append((
             "work horse memory does not grow with the list", grew <= allowed,
-            f"{mib(small['peak_horse']):.1f} MiB at {small['recipients']}, {mib(big['peak_horse']):.1f} MiB at "
-            f"{big['recipients']}",
+            (f"{mib(small['peak_horse']):.1f} MiB at {small['recipients']}, {mib(big['peak_horse']):.1f} MiB at "
+             f"{big['recipients']}"),
         ))
     checks.append(("every mail reached the SMTP server", sink_count == expected_mails, f"{sink_count}/{expected_mails}"))
     for label, ok, figure in checks:
         lines.append(f"[{'PASS' if ok else 'FAIL'}] {label}: {figure}")
     print("\n".join(lines), flush=True)
     return all(ok for _label, ok, _figure in checks)
+
+
+def flush_redis():
+    import redis
+
+    try:
+        redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
+    except (redis.RedisError, KeyError):
+        pass
 
 
 def stop_embedded_redis():
@@ -699,6 +705,10 @@ def main(argv=None):
         from app import create_app
 
         app = create_app()
+        if app.config["SEND_PARALLEL_JOBS"] < args.workers:
+            # Each job keeps one worker busy: fewer jobs than workers leave workers idle.
+            env["SEND_PARALLEL_JOBS"] = os.environ["SEND_PARALLEL_JOBS"] = str(args.workers)
+            app.config["SEND_PARALLEL_JOBS"] = args.workers
         with app.app_context():
             from core.queue import get_redis
 
@@ -732,6 +742,8 @@ def main(argv=None):
         ok = report(args, config, runs, baseline, sink.messages(), expected_mails)
     finally:
         sink.stop()
+        if args.redis_url:
+            flush_redis()
         stop_embedded_redis()
         if args.keep:
             print(f"kept {workdir}")

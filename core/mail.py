@@ -5,6 +5,8 @@ Without MAIL_SERVER every message is written as an `.eml` file into the outbox
 use `mail_connection()` so that a batch of messages shares one SMTP session.
 """
 import os
+import re
+import smtplib
 import uuid
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -87,8 +89,64 @@ class SMTPRawConnection:
         self.connection = connection
 
     def send_raw(self, envelope_from, recipient, data):
-        # Raises smtplib's exceptions; the caller maps them to the row's state.
-        return self.connection.host.sendmail(envelope_from, [recipient], data)
+        """Send `data` (bytes with CRLF line ends) to one recipient.
+
+        Raises smtplib's exceptions, as `sendmail` does; the caller maps them
+        to the row's state. With PIPELINING (RFC 2920) MAIL, RCPT and DATA go
+        out together: two round trips per mail instead of four.
+        """
+        host = self.connection.host
+        host.ehlo_or_helo_if_needed()
+        if not (host.has_extn("pipelining") and PLAIN_ADDRESS.fullmatch(envelope_from)
+                and PLAIN_ADDRESS.fullmatch(recipient)):
+            return host.sendmail(envelope_from, [recipient], data)
+        return _pipelined_sendmail(host, envelope_from, recipient, data)
+
+
+# Printable ASCII without spaces and angle brackets: safe to put in a command
+# as it is; anything else takes smtplib's own path.
+PLAIN_ADDRESS = re.compile(r"[!-;=?-~]+")
+
+
+def _reset_or_close(host, code):
+    # As smtplib does: 421 means the server is closing the connection.
+    if code == 421:
+        host.close()
+        return
+    try:
+        host.rset()
+    except smtplib.SMTPServerDisconnected:
+        pass
+
+
+def _pipelined_sendmail(host, sender, recipient, data):
+    host.send(f"MAIL FROM:<{sender}>\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode("ascii"))
+    (mail_code, mail_reply), (rcpt_code, rcpt_reply), (data_code, data_reply) = (
+        host.getreply(), host.getreply(), host.getreply())
+    refused = mail_code != 250 or rcpt_code not in (250, 251)
+    if data_code == 354 and refused:
+        host.send(b".\r\n")  # the server wants a message although it refused: an empty one
+        host.getreply()
+    if mail_code != 250:
+        _reset_or_close(host, mail_code)
+        raise smtplib.SMTPSenderRefused(mail_code, mail_reply, sender)
+    if rcpt_code not in (250, 251):
+        _reset_or_close(host, rcpt_code)
+        raise smtplib.SMTPRecipientsRefused({recipient: (rcpt_code, rcpt_reply)})
+    if data_code != 354:
+        _reset_or_close(host, data_code)
+        raise smtplib.SMTPDataError(data_code, data_reply)
+    if data.startswith(b"."):
+        data = b"." + data
+    data = data.replace(b"\r\n.", b"\r\n..")  # dot-stuffing (RFC 5321 4.5.2)
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    host.send(data + b".\r\n")
+    code, reply = host.getreply()
+    if code != 250:
+        _reset_or_close(host, code)
+        raise smtplib.SMTPDataError(code, reply)
+    return {}
 
 
 @contextmanager

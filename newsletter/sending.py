@@ -21,10 +21,13 @@ the recipient-rejection codes also suppress the address.
 import logging
 import smtplib
 import socket
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import timedelta
+from types import SimpleNamespace as Row
 
 from flask import current_app
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, update
 
 from app import db
 from core.mail import raw_connection, sender_address
@@ -223,13 +226,56 @@ def dkim_signer():
 # --- recording the outcome ---------------------------------------------------------
 
 
+_record_statements = {}
+
+
+def _record_statement(names):
+    """The UPDATE of one row's outcome, built once per set of columns (building it costs more than running it)."""
+    statement = _record_statements.get(names)
+    if statement is None:
+        table = Delivery.__table__
+        statement = _record_statements[names] = (
+            update(table).where(table.c.id == bindparam("row_id"), table.c.status == "sending")
+            .values(attempts=table.c.attempts + 1,
+                    **{name: bindparam(f"new_{name}", type_=table.c[name].type) for name in names})
+        )
+    return statement
+
+
+# The sending job's AUTOCOMMIT connection for the records (see `recording`).
+_recorder = ContextVar("newsletter_recorder", default=None)
+
+
+@contextmanager
+def recording():
+    """Record each mail's outcome over one AUTOCOMMIT connection: each UPDATE is its own transaction.
+
+    The same guarantee as UPDATE + session commit, at a third of the cost
+    (no BEGIN/COMMIT round trips, no session bookkeeping).
+    """
+    with db.engine.connect() as connection:
+        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        if db.engine.dialect.name == "postgresql":
+            # Waiting for the WAL flush on every mail would halve the throughput;
+            # a lost last commit after a database crash costs at most a duplicate.
+            connection.exec_driver_sql("SET synchronous_commit TO OFF")
+        token = _recorder.set(connection)
+        try:
+            yield
+        finally:
+            _recorder.reset(token)
+
+
 def _record(delivery_id, **values):
     values.setdefault("claimed_until", None)
-    db.session.execute(
-        update(Delivery).where(Delivery.id == delivery_id, Delivery.status == "sending")
-        .values(attempts=Delivery.attempts + 1, **values).execution_options(synchronize_session=False)
-    )
-    db.session.commit()
+    statement = _record_statement(tuple(sorted(values)))
+    params = {"row_id": delivery_id, **{f"new_{name}": value for name, value in values.items()}}
+    connection = _recorder.get()
+    if connection is None:
+        db.session.execute(statement, params)
+        db.session.commit()
+    else:
+        connection.execute(statement, params)
 
 
 def _reply_text(code, text):
@@ -262,7 +308,7 @@ def _refused(delivery_id, attempts, subscriber, code, text):
         return
     _record(delivery_id, status="failed", smtp_reply=reply)
     if _is_rejection(code, text if isinstance(text, str) else text.decode("utf-8", "replace")):
-        subscriber_services.mark_undeliverable(subscriber, "bounced")
+        subscriber_services.mark_undeliverable(db.session.get(Subscriber, subscriber.id), "bounced")
         db.session.commit()
 
 
@@ -271,7 +317,7 @@ class ServerUnavailable(Exception):
 
 
 def send_one(connection, batch, delivery, subscriber, municipality_name):
-    if subscriber is None or subscriber.status != "active":
+    if subscriber.id is None or subscriber.status != "active":
         # Left the list or erased since the send started.
         _record(delivery.id, status="suppressed")
         return
@@ -292,17 +338,23 @@ def send_one(connection, batch, delivery, subscriber, municipality_name):
 
 def send_claimed(connection, batch, ids):
     """Send the claimed rows; returns normally, or raises ServerUnavailable after deferring the current row."""
+    # Plain rows, not ORM objects: every mail's record is a commit, and a
+    # commit expires (and the next access reloads) every object in the session.
     rows = db.session.execute(
-        select(Delivery, Subscriber, Municipality.name)
+        select(Delivery.id, Delivery.attempts, Subscriber.id, Subscriber.public_id, Subscriber.email,
+               Subscriber.name, Subscriber.status, Municipality.name)
         .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
         .outerjoin(Municipality, Municipality.ags == Delivery.municipality_ags)
         .where(Delivery.id.in_(ids)).order_by(Delivery.id)
     ).all()
+    db.session.commit()  # no transaction (and snapshot) held while the batch is sent
     done = []
     try:
-        for delivery, subscriber, municipality_name in rows:
+        for delivery_id, attempts, subscriber_id, public_id, email, name, status, municipality_name in rows:
+            delivery = Row(id=delivery_id, attempts=attempts)
+            subscriber = Row(id=subscriber_id, public_id=public_id, email=email, name=name, status=status)
             send_one(connection, batch, delivery, subscriber, municipality_name)
-            done.append(delivery.id)
+            done.append(delivery_id)
     finally:
         release([i for i in ids if i not in set(done)])
 
@@ -321,7 +373,7 @@ def send_newsletter(newsletter_id):
     batch = Batch(newsletter)
     size = current_app.config["SEND_BATCH_SIZE"]
     try:
-        with raw_connection() as connection:
+        with raw_connection() as connection, recording():
             handled = _send_batches(connection, batch, newsletter_id, size)
     except (smtplib.SMTPException, OSError) as error:
         # Raised while connecting (or closing): no row was claimed, or the

@@ -73,6 +73,11 @@ class Picky:
         self.refused_once = set()
         self.messages = []
 
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        # Advertise PIPELINING, so the refusals go through the pipelined path.
+        session.host_name = hostname
+        return responses[:-1] + ["250-PIPELINING", responses[-1]]
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.never:
             return "550 5.1.1 User unknown"
