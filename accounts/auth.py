@@ -64,6 +64,12 @@ def principal():
     return g.get("principal")
 
 
+def can_edit():
+    """Whether this request's user may change things (admin or coordinator); for templates too."""
+    user = principal()
+    return user is not None and user.can_edit
+
+
 def role_required(*roles):
     """Allow only these roles; anonymous visitors go to the login page (web) or get 401 (API)."""
 

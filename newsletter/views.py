@@ -18,7 +18,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 from sqlalchemy import func, select
 
-from accounts.auth import editor_required, login_required, principal
+from accounts.auth import can_edit, editor_required, login_required, principal
 from app import db
 from core.database import load_or_404
 from core.forms import show_error
@@ -56,12 +56,8 @@ REFUSALS = (NewsletterError, ContentError, sending.SendingError)
 
 @bp.context_processor
 def _labels():
-    return {"status_labels": STATUS_LABELS, "delivery_labels": DELIVERY_LABELS, "can_edit": _can_edit}
+    return {"status_labels": STATUS_LABELS, "delivery_labels": DELIVERY_LABELS, "can_edit": can_edit}
 
-
-def _can_edit():
-    user = principal()
-    return user is not None and user.can_edit
 
 
 def _newsletter_or_404(key, id):

@@ -15,7 +15,7 @@ from flask_babel import gettext as _
 from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
 
-from accounts.auth import editor_required, login_required, principal
+from accounts.auth import can_edit, editor_required, login_required
 from app import db
 from core.database import load_or_404
 from core.forms import show_error
@@ -39,13 +39,9 @@ def _labels():
     return {
         "status_labels": services.STATUS_LABELS,
         "source_labels": services.SOURCE_LABELS,
-        "can_edit": _can_edit,
+        "can_edit": can_edit,
     }
 
-
-def _can_edit():
-    user = principal()
-    return user is not None and user.can_edit
 
 
 def _subscriber_or_404(key, id):
@@ -159,7 +155,7 @@ def _edit_form(district, subscriber):
 
 
 def _detail_page(district, subscriber, form=None):
-    if form is None and _can_edit():
+    if form is None and can_edit():
         form = _edit_form(district, subscriber)
     return render_template(
         "subscribers/manage/detail.html",
