@@ -71,11 +71,11 @@ def audience_query(newsletter):
 
 def audience(newsletter):
     """[(subscriber id, municipality)] of the recipients, suppressed addresses left out."""
-    hashes = subscriber_services.suppressed_hashes(newsletter.district_key)
+    allowed = subscriber_services.unsuppressed(newsletter.district_key)
     rows = db.session.execute(
         audience_query(newsletter).with_only_columns(Subscriber.id, Subscriber.email_key, Subscriber.municipality_ags)
     ).all()
-    return [(sid, ags) for sid, key, ags in rows if not hashes or subscriber_services.address_hash(key) not in hashes]
+    return [(sid, ags) for sid, key, ags in rows if allowed(key)]
 
 
 def audience_size(newsletter):
@@ -356,7 +356,8 @@ def send_claimed(connection, batch, ids):
             send_one(connection, batch, delivery, subscriber, municipality_name)
             done.append(delivery_id)
     finally:
-        release([i for i in ids if i not in set(done)])
+        sent = set(done)
+        release([i for i in ids if i not in sent])
 
 
 def send_newsletter(newsletter_id):
