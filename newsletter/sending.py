@@ -14,23 +14,19 @@
    for newsletters with due rows, and marks finished newsletters `sent`. All
    of it is rebuilt from the database, so a lost Redis only delays mail.
 
-SMTP answers: 4xx, timeouts and refused connections defer the row with
-exponential backoff (SEND_MAX_ATTEMPTS, then `failed`); 5xx fails it, and
-the recipient-rejection codes also suppress the address.
+Claiming, leases, recording and the SMTP answers are `core.pipeline`,
+shared with event mails; here are the newsletter's rules around them.
 """
 import logging
 import smtplib
-import socket
-from contextlib import contextmanager
-from contextvars import ContextVar
-from datetime import timedelta
 from types import SimpleNamespace as Row
 
 from flask import current_app
-from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from app import db
 from core.mail import raw_connection, sender_address
+from core.pipeline import REJECTED, MailRows, ServerUnavailable, recording
 from core.tokens import make_token
 from core.urls import base_host, external_url
 from newsletter import compose, message
@@ -41,9 +37,7 @@ from subscribers.models import Municipality, Subscriber, subscriber_topics, utcn
 
 log = logging.getLogger(__name__)
 
-# 550 mailbox unavailable, 551 user not local, 553 mailbox name not allowed;
-# and any enhanced status 5.1.x (bad destination address).
-RECIPIENT_REJECTIONS = {550, 551, 553}
+delivery_rows = MailRows(Delivery, Delivery.newsletter_id)
 
 
 class SendingError(ValueError):
@@ -111,40 +105,12 @@ def start_sending(newsletter):
 # --- claiming --------------------------------------------------------------------
 
 
-def _due(newsletter_id, now):
-    return and_(
-        Delivery.newsletter_id == newsletter_id,
-        Delivery.status.in_(OPEN_DELIVERY_STATES),
-        Delivery.next_attempt_at <= now,
-    )
-
-
 def claim_batch(newsletter_id, size):
-    """Mark up to `size` due rows `sending` for this job, atomically; returns their ids (committed)."""
-    now = utcnow()
-    lease = now + timedelta(seconds=current_app.config["SEND_LEASE_SECONDS"])
-    candidates = select(Delivery.id).where(_due(newsletter_id, now)).order_by(Delivery.id).limit(size)
-    if db.engine.dialect.name == "postgresql":
-        candidates = candidates.with_for_update(skip_locked=True)
-    ids = db.session.execute(
-        update(Delivery)
-        .where(Delivery.id.in_(candidates.scalar_subquery()), Delivery.status.in_(OPEN_DELIVERY_STATES))
-        .values(status="sending", claimed_until=lease)
-        .returning(Delivery.id)
-        .execution_options(synchronize_session=False)
-    ).scalars().all()
-    db.session.commit()
-    return sorted(ids)
+    return delivery_rows.claim_batch(newsletter_id, size)
 
 
 def release(ids):
-    """Give claimed rows back untouched (the job stops early: paused, cancelled, server down)."""
-    if ids:
-        db.session.execute(
-            update(Delivery).where(Delivery.id.in_(ids), Delivery.status == "sending")
-            .values(status="queued", claimed_until=None).execution_options(synchronize_session=False)
-        )
-        db.session.commit()
+    delivery_rows.release(ids)
 
 
 # --- one mail ------------------------------------------------------------------------
@@ -226,121 +192,25 @@ def dkim_signer():
 # --- recording the outcome ---------------------------------------------------------
 
 
-_record_statements = {}
-
-
-def _record_statement(names):
-    """The UPDATE of one row's outcome, built once per set of columns (building it costs more than running it)."""
-    statement = _record_statements.get(names)
-    if statement is None:
-        table = Delivery.__table__
-        statement = _record_statements[names] = (
-            update(table).where(table.c.id == bindparam("row_id"), table.c.status == "sending")
-            .values(attempts=table.c.attempts + 1,
-                    **{name: bindparam(f"new_{name}", type_=table.c[name].type) for name in names})
-        )
-    return statement
-
-
-# The sending job's AUTOCOMMIT connection for the records (see `recording`).
-_recorder = ContextVar("newsletter_recorder", default=None)
-
-
-@contextmanager
-def recording():
-    """Record each mail's outcome over one AUTOCOMMIT connection: each UPDATE is its own transaction.
-
-    The same guarantee as UPDATE + session commit, at a third of the cost
-    (no BEGIN/COMMIT round trips, no session bookkeeping).
-    """
-    with db.engine.connect() as connection:
-        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
-        if db.engine.dialect.name == "postgresql":
-            # Waiting for the WAL flush on every mail would halve the throughput;
-            # a lost last commit after a database crash costs at most a duplicate.
-            connection.exec_driver_sql("SET synchronous_commit TO OFF")
-        token = _recorder.set(connection)
-        try:
-            yield
-        finally:
-            _recorder.reset(token)
-
-
-def _record(delivery_id, **values):
-    values.setdefault("claimed_until", None)
-    statement = _record_statement(tuple(sorted(values)))
-    params = {"row_id": delivery_id, **{f"new_{name}": value for name, value in values.items()}}
-    connection = _recorder.get()
-    if connection is None:
-        db.session.execute(statement, params)
-        db.session.commit()
-    else:
-        connection.execute(statement, params)
-
-
-def _reply_text(code, text):
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
-    return f"{code} {text}"[:500]
-
-
-def _defer(delivery_id, attempts, reply):
-    config = current_app.config
-    if attempts + 1 >= config["SEND_MAX_ATTEMPTS"]:
-        _record(delivery_id, status="failed", smtp_reply=reply)
-        return
-    delay = min(config["SEND_RETRY_BASE_SECONDS"] * 2 ** attempts, config["SEND_RETRY_MAX_SECONDS"])
-    _record(delivery_id, status="deferred", smtp_reply=reply, next_attempt_at=utcnow() + timedelta(seconds=delay))
-
-
-def _is_rejection(code, text):
-    """The recipient does not exist. A 5.7.x policy refusal (spam filter, blocklist) is about us, not them."""
-    status = str(text).lstrip()
-    if status.startswith("5.7."):
-        return False
-    return code in RECIPIENT_REJECTIONS or status.startswith("5.1.")
-
-
-def _refused(delivery_id, attempts, subscriber, code, text):
-    reply = _reply_text(code, text)
-    if 400 <= code < 500:
-        _defer(delivery_id, attempts, reply)
-        return
-    _record(delivery_id, status="failed", smtp_reply=reply)
-    if _is_rejection(code, text if isinstance(text, str) else text.decode("utf-8", "replace")):
-        subscriber_services.mark_undeliverable(db.session.get(Subscriber, subscriber.id), "bounced")
-        db.session.commit()
-
-
-class ServerUnavailable(Exception):
-    """The mail server can not be reached or dropped the connection: stop, retry later."""
-
-
 def send_one(connection, batch, delivery, subscriber, municipality_name):
     if subscriber.id is None or subscriber.status != "active":
         # Left the list or erased since the send started.
-        _record(delivery.id, status="suppressed")
+        delivery_rows.record(delivery.id, status="suppressed")
         return
     msg_id, data = batch.build(delivery.id, subscriber, municipality_name)
-    try:
-        connection.send_raw(batch.envelope_from, subscriber.email, data)
-    except smtplib.SMTPRecipientsRefused as error:
-        code, text = next(iter(error.recipients.values()))
-        _refused(delivery.id, delivery.attempts, subscriber, code, text)
-    except (smtplib.SMTPDataError, smtplib.SMTPSenderRefused) as error:
-        _refused(delivery.id, delivery.attempts, subscriber, error.smtp_code, error.smtp_error)
-    except (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, socket.timeout, OSError) as error:
-        _defer(delivery.id, delivery.attempts, f"connection: {error}"[:500])
-        raise ServerUnavailable(str(error)) from error
-    else:
-        _record(delivery.id, status="sent", sent_at=utcnow(), message_id=msg_id, smtp_reply="250")
+    outcome = delivery_rows.send(
+        connection, delivery.id, delivery.attempts, batch.envelope_from, subscriber.email, msg_id, data
+    )
+    if outcome == REJECTED:
+        subscriber_services.mark_undeliverable(db.session.get(Subscriber, subscriber.id), "bounced")
+        db.session.commit()
 
 
 def send_claimed(connection, batch, ids):
     """Send the claimed rows; returns normally, or raises ServerUnavailable after deferring the current row."""
     # Plain rows, not ORM objects: every mail's record is a commit, and a
     # commit expires (and the next access reloads) every object in the session.
-    rows = db.session.execute(
+    claimed = db.session.execute(
         select(Delivery.id, Delivery.attempts, Subscriber.id, Subscriber.public_id, Subscriber.email,
                Subscriber.name, Subscriber.status, Municipality.name)
         .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
@@ -350,7 +220,7 @@ def send_claimed(connection, batch, ids):
     db.session.commit()  # no transaction (and snapshot) held while the batch is sent
     done = []
     try:
-        for delivery_id, attempts, subscriber_id, public_id, email, name, status, municipality_name in rows:
+        for delivery_id, attempts, subscriber_id, public_id, email, name, status, municipality_name in claimed:
             delivery = Row(id=delivery_id, attempts=attempts)
             subscriber = Row(id=subscriber_id, public_id=public_id, email=email, name=name, status=status)
             send_one(connection, batch, delivery, subscriber, municipality_name)
@@ -469,12 +339,7 @@ def progress(newsletter_id):
 
 def reclaim_expired():
     """Rows whose job died (lease over) go back to the queue. Returns how many."""
-    result = db.session.execute(
-        update(Delivery).where(Delivery.status == "sending", Delivery.claimed_until < utcnow())
-        .values(status="queued", claimed_until=None).execution_options(synchronize_session=False)
-    )
-    db.session.commit()
-    return result.rowcount
+    return delivery_rows.reclaim_expired()
 
 
 def start_due_schedules():
