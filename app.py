@@ -71,6 +71,8 @@ def create_app(config=None):
 
     import core.database  # noqa: F401  (registers the district scope and SQLite pragmas)
     import newsletter.models  # noqa: F401  (tables the migrations and erasure know about)
+    import events.models  # noqa: F401
+    import events.privacy  # noqa: F401  (registrations in the data-protection export and erasure)
 
     from accounts import auth
 
@@ -102,6 +104,12 @@ def create_app(config=None):
     from newsletter.views import bp as newsletters_bp  # issue 4: coordinator pages
 
     app.register_blueprint(newsletters_bp)
+
+    from events.public import bp as events_public_bp  # issue 5: RSVP, registration, feed
+    from events.views import bp as events_bp
+
+    app.register_blueprint(events_bp)
+    app.register_blueprint(events_public_bp)
 
     from core.api import register_api
 

@@ -28,19 +28,22 @@ class AppContextMixin:
 
     def run_maintenance_tasks(self):
         # RQ's own housekeeping, then ours: the reconciler rebuilds the work
-        # from the database (due rows, expired leases, scheduled sends), at
+        # from the database (due rows, expired leases, scheduled sends,
+        # event reminders), at
         # start and every RECONCILE_INTERVAL seconds.
         super().run_maintenance_tasks()
         from app import db
-        from newsletter.jobs import reconcile
+        from events.jobs import reconcile as reconcile_events
+        from newsletter.jobs import reconcile as reconcile_newsletters
 
-        with self.flask_app.app_context():
-            try:
-                reconcile()
-            except Exception:  # the worker must keep working; the next run tries again
-                logging.getLogger(__name__).exception("reconciler failed")
-            finally:
-                db.session.remove()
+        for reconcile in (reconcile_newsletters, reconcile_events):
+            with self.flask_app.app_context():
+                try:
+                    reconcile()
+                except Exception:  # the worker must keep working; the next run tries again
+                    logging.getLogger(__name__).exception("reconciler failed")
+                finally:
+                    db.session.remove()
 
 
 class AppWorker(AppContextMixin, Worker):

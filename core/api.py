@@ -16,9 +16,10 @@ def require_token():
 
 def api_blueprints():
     from newsletter.api import blp as newsletters  # issue 4
+    from events.api import blp as events  # issue 5
     from subscribers.api import blp as districts
 
-    return [districts, newsletters]
+    return [districts, newsletters, events]
 
 
 def register_api(app):

@@ -66,6 +66,7 @@ def handle_message(data):
 
 def _load_handlers():
     # Importing registers them; kept here so `core` does not import domain packages at import time.
+    import events.inbound  # noqa: F401
     import newsletter.bounces  # noqa: F401
     import subscribers.inbound  # noqa: F401
 

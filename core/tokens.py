@@ -16,6 +16,9 @@ PURPOSES = {
     "subscriber-unsubscribe": None,
     # Opens and clicks of one delivery (newsletter/tracking.py).
     "delivery-tracking": None,
+    # Answering an event invitation, and booking office hours from one (events/).
+    "event-rsvp": None,
+    "event-booking": None,
 }
 
 

@@ -109,18 +109,18 @@ def subscriber_from(purpose, token):
     return subscriber, payload
 
 
-def _submitted_address():
+def submitted_address():
     # Keyed by the address entered (hashed: no address lands in Redis).
     # Never empty: Flask-Limiter would skip the limit.
     raw = (request.form.get("email") or "").strip().lower()
     return "subscribe-address:" + services.address_hash(raw)
 
 
-def _subscribe_limit():
+def subscribe_limit():
     return current_app.config["SUBSCRIBE_RATE_LIMIT"]
 
 
-def _address_limit():
+def address_limit():
     return current_app.config["SUBSCRIBE_ADDRESS_RATE_LIMIT"]
 
 
@@ -133,8 +133,8 @@ def _public_page(template, status=200, **context):
 
 @bp.route("/d/<key>/subscribe", methods=["GET", "POST"])
 @csrf.exempt
-@limiter.limit(_subscribe_limit, methods=["POST"])
-@limiter.limit(_address_limit, methods=["POST"], key_func=_submitted_address)
+@limiter.limit(subscribe_limit, methods=["POST"])
+@limiter.limit(address_limit, methods=["POST"], key_func=submitted_address)
 def subscribe(key):
     district = load_or_404(District, key=key)
     topics = services.district_topics(district.key)

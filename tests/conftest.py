@@ -302,3 +302,53 @@ def run_jobs():
         return worker
 
     return run
+
+
+# --- events ---------------------------------------------------------------
+
+
+def next_local(weekday, hour, minute=0, days_ahead=7):
+    """UTC of the next `weekday` (0 = Monday) at hour:minute Europe/Berlin, at least `days_ahead` days from now."""
+    from datetime import datetime, timedelta, timezone
+    from zoneinfo import ZoneInfo
+
+    berlin = ZoneInfo("Europe/Berlin")
+    day = datetime.now(berlin).date() + timedelta(days=days_ahead)
+    while day.weekday() != weekday:
+        day += timedelta(days=1)
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=berlin).astimezone(timezone.utc)
+
+
+@pytest.fixture
+def make_event(app):
+    """An event through the services, published unless `status="draft"`.
+
+    Workshop by default: Thursday 09:00–12:00 (Berlin) at least a week ahead,
+    20 seats, on site. `kind="office_hours"`: Tuesdays 09:00–12:00, every
+    second week, 3 times, 30-minute slots for one municipality each.
+    """
+    from datetime import timedelta
+
+    from events import services
+
+    def factory(district_key="08115", kind="workshop", title=None, capacity=20, location=None, online_url="",
+                starts_at=None, hours=3, rrule="FREQ=WEEKLY;INTERVAL=2;BYDAY=TU;COUNT=3", slot_minutes=30,
+                public=True, status="published", topics=(), municipalities=(), reminder_hours=24, description=""):
+        office = kind == "office_hours"
+        starts_at = starts_at or next_local(1 if office else 3, 9)
+        data = services.EventData(
+            kind=kind, title=title or ("Sprechstunde Digitalisierung" if office else "Workshop E-Rechnung"),
+            description=description,
+            location="Landratsamt Böblingen, Parkstraße 16, 71034 Böblingen" if location is None else location,
+            online_url=online_url, starts_at=starts_at, ends_at=starts_at + timedelta(hours=hours),
+            rrule=rrule if office else "", slot_minutes=slot_minutes if office else None,
+            capacity=(1 if office and capacity == 20 else capacity), public=public, reminder_hours=reminder_hours,
+            topics=list(topics), municipalities=list(municipalities),
+        )
+        event = services.create_event(district_key, data)
+        if status == "published":
+            services.publish(event)
+        db.session.commit()
+        return event
+
+    return factory

@@ -1,0 +1,102 @@
+"""Sending event mails: the newsletter's pipeline (`core.pipeline`) over `EventMail` rows.
+
+A job takes an event id, claims batches of its due mail rows, builds each
+mail from the current state of the event (with the METHOD and SEQUENCE fixed
+on the row) and records each as soon as the server answered.
+"""
+import logging
+import smtplib
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from app import db
+from core.mail import raw_connection
+from core.pipeline import OPEN_STATES, REJECTED, MailRows, ServerUnavailable, recording
+from events.mail import EventMailer
+from events.models import Event, EventMail, Registration
+from newsletter.sending import dkim_signer
+from subscribers import services as subscriber_services
+from subscribers.models import Subscriber, utcnow
+
+log = logging.getLogger(__name__)
+mail_rows = MailRows(EventMail, EventMail.event_id)
+
+
+def _recipient_gone(mail, registration, subscriber):
+    """True when the mail must not go out: the person left the list, or their data was erased."""
+    if registration is None:
+        return subscriber is None or subscriber.status != "active"
+    if not registration.email:
+        return True  # erased
+    # An invitation is list mail; everything after it concerns a registration the person made.
+    return mail.kind == "invitation" and registration.source == "invitation" and (
+        subscriber is None or subscriber.status != "active")
+
+
+def send_event_mails(event_id):
+    """Claim and send batches until none is due; the body of the RQ job. Returns the number of rows handled."""
+    event = db.session.get(Event, event_id)
+    if event is None:
+        return 0
+    mailer = EventMailer(event)
+    sign = dkim_signer()
+    size = current_app.config["SEND_BATCH_SIZE"]
+    handled = 0
+    try:
+        with raw_connection() as connection, recording():
+            while True:
+                ids = mail_rows.claim_batch(event_id, size)
+                if not ids:
+                    break
+                try:
+                    _send_claimed(connection, mailer, sign, ids)
+                except ServerUnavailable:
+                    log.warning("mail server unavailable; event %s mails wait for the next attempt", event_id)
+                    break
+                handled += len(ids)
+    except (smtplib.SMTPException, OSError) as error:
+        log.warning("mail server unavailable for event %s: %s", event_id, error)
+    return handled
+
+
+def _send_claimed(connection, mailer, sign, ids):
+    mails = db.session.execute(
+        select(EventMail).where(EventMail.id.in_(ids)).order_by(EventMail.id)
+        .options(selectinload(EventMail.registration).selectinload(Registration.slot))
+    ).scalars().all()
+    subscribers = {s.id: s for s in db.session.execute(
+        select(Subscriber).where(Subscriber.id.in_({m.subscriber_id for m in mails if m.subscriber_id}))
+    ).scalars()}
+    done = []
+    try:
+        for mail in mails:
+            subscriber = subscribers.get(mail.subscriber_id)
+            registration = mail.registration
+            if _recipient_gone(mail, registration, subscriber):
+                mail_rows.record(mail.id, status="suppressed")
+                done.append(mail.id)
+                continue
+            recipient, msg_id, data = mailer.build(mail, registration, subscriber)
+            if sign:
+                data = sign(data)
+            outcome = mail_rows.send(connection, mail.id, mail.attempts, mailer.envelope_from, recipient, msg_id, data)
+            done.append(mail.id)
+            if outcome == REJECTED and subscriber is not None and subscriber.status == "active":
+                subscriber_services.mark_undeliverable(subscriber, "bounced")
+                db.session.commit()
+    finally:
+        sent = set(done)
+        mail_rows.release([i for i in ids if i not in sent])
+
+
+def events_with_due_mails():
+    return db.session.execute(
+        select(EventMail.event_id).where(EventMail.status.in_(OPEN_STATES), EventMail.next_attempt_at <= utcnow())
+        .distinct()
+    ).scalars().all()
+
+
+def reclaim_expired():
+    return mail_rows.reclaim_expired()
