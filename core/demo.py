@@ -77,6 +77,43 @@ def seed_subscribers():
             services.unsubscribe(subscriber)
 
 
+def seed_events():
+    """A workshop and an office-hours series of the demo district, published, not yet invited (once)."""
+    from datetime import datetime, timedelta
+
+    from events import services
+    from events.models import Event
+
+    if db.session.execute(select(Event.id).filter_by(district_key=DEMO_DISTRICT.key).limit(1)).first():
+        return
+    today = datetime.now(services.BERLIN).date()
+
+    def next_weekday(weekday, after_days):
+        day = today + timedelta(days=after_days)
+        return day + timedelta(days=(weekday - day.weekday()) % 7)
+
+    def at(day, hour):
+        return services.from_local(datetime(day.year, day.month, day.day, hour))
+
+    workshop_day, office_day = next_weekday(3, 14), next_weekday(1, 7)
+    for data in (
+        services.EventData(
+            kind="workshop", title="Workshop E-Rechnung in der Gemeindeverwaltung",
+            description="Empfang und Verarbeitung von XRechnungen, Anbindung an die Finanzsoftware, Erfahrungen "
+                        "aus zwei Pilotgemeinden.",
+            location="Landratsamt Böblingen, Parkstraße 16, 71034 Böblingen",
+            starts_at=at(workshop_day, 9), ends_at=at(workshop_day, 12), capacity=20,
+        ),
+        services.EventData(
+            kind="office_hours", title="Sprechstunde Digitalisierung",
+            description="Ihre Fragen zu service-bw, Onlinediensten und Dokumentenmanagement.",
+            online_url="https://konferenz.demo.invalid/sprechstunde", starts_at=at(office_day, 9),
+            ends_at=at(office_day, 12), rrule="FREQ=WEEKLY;INTERVAL=2;BYDAY=TU;COUNT=6", slot_minutes=30, capacity=1,
+        ),
+    ):
+        services.publish(services.create_event(DEMO_DISTRICT.key, data))
+
+
 def seed_coordinator():
     """The demo coordinator; returns (user, password), password None when the account existed."""
     user = find_user(DEMO_COORDINATOR)
@@ -110,6 +147,7 @@ def demo_command(districts_path, municipalities_path):
             "Der Kreis %(key)s fehlt: er steht weder in den Dateien noch in der Datenbank.", key=DEMO_DISTRICT.key
         ))
     seed_subscribers()
+    seed_events()
     try:
         user, password = seed_coordinator()
     except AccountError as exc:
@@ -125,6 +163,7 @@ def echo_demo(district, user, password):
     click.echo(_("%(district)s mit %(n)d Gemeinden ist bereit.", district=district.display_name,
                  n=len(district.municipalities)))
     click.echo(_("Öffentliches Anmeldeformular: %(url)s", url=external_url("public.subscribe", key=district.key)))
+    click.echo(_("Veranstaltungen: %(url)s", url=external_url("events_public.upcoming", key=district.key)))
     if password is None:
         click.echo(_(
             "Die Demo gibt es bereits; Anmeldung als %(email)s. Neues Passwort: flask users set-password %(email)s",
