@@ -384,13 +384,7 @@ def invite(event):
         for subscriber in recipients:
             if subscriber.email_key in have:
                 continue
-            registration = Registration(
-                event=event, slot=slot, district_key=event.district_key, subscriber_id=subscriber.id,
-                municipality_ags=subscriber.municipality_ags, email=subscriber.email, email_key=subscriber.email_key,
-                name=subscriber.name, status="invited", partstat="NEEDS-ACTION", source="invitation",
-            )
-            db.session.add(registration)
-            db.session.flush()
+            registration = _subscriber_registration(event, slot, subscriber, "invitation")
             queue_mail(event, registration, "invitation")
             count += 1
     else:
@@ -410,6 +404,18 @@ def invite(event):
         count = len(rows)
     event.invited_at = event.invited_at or utcnow()
     return count
+
+
+def _subscriber_registration(event, slot, subscriber, source):
+    """A new `invited` registration of a subscriber, with their address, name and municipality."""
+    registration = Registration(
+        event=event, slot=slot, district_key=event.district_key, subscriber_id=subscriber.id,
+        municipality_ags=subscriber.municipality_ags, email=subscriber.email, email_key=subscriber.email_key,
+        name=subscriber.name, status="invited", partstat="NEEDS-ACTION", source=source,
+    )
+    db.session.add(registration)
+    db.session.flush()
+    return registration
 
 
 # --- seats ------------------------------------------------------------------------------
@@ -608,13 +614,7 @@ def book(event, slot, subscriber):
     lock_slot(slot.id)  # a double click books once
     registration = find_registration(slot, subscriber.email_key)
     if registration is None:
-        registration = Registration(
-            event=event, slot=slot, district_key=event.district_key, subscriber_id=subscriber.id,
-            municipality_ags=subscriber.municipality_ags, email=subscriber.email, email_key=subscriber.email_key,
-            name=subscriber.name, status="invited", partstat="NEEDS-ACTION", source="booking",
-        )
-        db.session.add(registration)
-        db.session.flush()
+        registration = _subscriber_registration(event, slot, subscriber, "booking")
     respond(registration, "accept")
     return _reload(registration)
 
