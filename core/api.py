@@ -2,8 +2,10 @@
 from flask import abort
 from flask_babel import gettext as _
 
+from sqlalchemy import func, select
+
 from accounts.auth import principal
-from app import api, csrf
+from app import api, csrf, db
 
 BEARER = {"bearerAuth": {"type": "http", "scheme": "bearer", "description": "API-Token aus `flask users token EMAIL`"}}
 
@@ -12,6 +14,14 @@ def require_token():
     """Every API blueprint registers this: a valid bearer token is required."""
     if principal() is None:
         abort(401, _("Gültiges API-Token im Header 'Authorization: Bearer …' erforderlich."))
+
+
+def paginated(query, pagination):
+    """One page of `query`'s rows for flask-smorest's `@paginate()`, which gets the total count."""
+    pagination.item_count = db.session.execute(
+        select(func.count()).select_from(query.order_by(None).subquery())
+    ).scalar_one()
+    return db.session.execute(query.offset(pagination.first_item).limit(pagination.page_size)).scalars().all()
 
 
 def api_blueprints():

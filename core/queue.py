@@ -138,3 +138,22 @@ def get_redis(app=None):
 
 def get_queue(name="default", app=None):
     return Queue(name, connection=get_redis(app))
+
+
+def enqueue_once(job_id, func, *args, **options):
+    """Enqueue `func(*args)` under a fixed job id unless a job with that id is still queued or running.
+
+    A job that finished, failed or vanished with a flushed Redis is enqueued
+    again. Returns True when a job was enqueued.
+    """
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job, JobStatus
+
+    live = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
+    try:
+        if Job.fetch(job_id, connection=get_redis()).get_status(refresh=False) in live:
+            return False
+    except NoSuchJobError:
+        pass
+    get_queue().enqueue(func, *args, job_id=job_id, **options)
+    return True

@@ -8,12 +8,12 @@ registration (before the body is looked at), 403 for viewers.
 from flask import request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from accounts.auth import editor_required, principal
 from app import db
-from core.api import require_token
+from core.api import paginated, require_token
 from core.database import load_or_404
 from events import jobs, services
 from events.models import Event, Registration, Slot
@@ -66,12 +66,6 @@ def _refuse(error):
         abort(409, message=str(error))
     abort(422, message=str(error), errors={"json": {field: [str(error)]}})
 
-
-def _page(query, pagination):
-    pagination.item_count = db.session.execute(
-        select(func.count()).select_from(query.order_by(None).subquery())
-    ).scalar_one()
-    return db.session.execute(query.offset(pagination.first_item).limit(pagination.page_size)).scalars().all()
 
 
 # --- the body as the services' EventData ------------------------------------------------------------
@@ -130,7 +124,7 @@ class DistrictEvents(MethodView):
         for name in ("status", "kind"):
             if args.get(name):
                 query = query.where(getattr(Event, name) == args[name])
-        return _page(query.order_by(Event.starts_at.desc(), Event.id.desc()), pagination_parameters)
+        return paginated(query.order_by(Event.starts_at.desc(), Event.id.desc()), pagination_parameters)
 
     @editor_required
     @blp.arguments(EventCreateSchema)
@@ -267,7 +261,7 @@ class EventRegistrations(MethodView):
             query = query.where(Registration.status == args["status"])
         if args.get("slot_id") is not None:
             query = query.where(Registration.slot_id == args["slot_id"])
-        return _page(query.order_by(Slot.starts_at, Registration.id), pagination_parameters)
+        return paginated(query.order_by(Slot.starts_at, Registration.id), pagination_parameters)
 
 
 @blp.route("/registrations/<int:id>", endpoint="registration")

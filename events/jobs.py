@@ -1,12 +1,8 @@
 """RQ entry points of the events package; they take ids and are safe to rerun."""
 import logging
 
-from rq.exceptions import NoSuchJobError
-from rq.job import Job
-
-from core.queue import get_queue, get_redis
+from core.queue import enqueue_once
 from events import sending, services
-from newsletter.jobs import LIVE
 
 log = logging.getLogger(__name__)
 
@@ -17,14 +13,7 @@ def send_event_mails(event_id):
 
 def enqueue_senders(event_id):
     """Make sure a job exists for the event's due mails (a fixed job id: never two). Returns 1 if enqueued."""
-    job_id = f"event-{event_id}"
-    try:
-        if Job.fetch(job_id, connection=get_redis()).get_status(refresh=False) in LIVE:
-            return 0
-    except NoSuchJobError:
-        pass
-    get_queue().enqueue(send_event_mails, event_id, job_id=job_id, job_timeout=3600, result_ttl=60)
-    return 1
+    return int(enqueue_once(f"event-{event_id}", send_event_mails, event_id, job_timeout=3600, result_ttl=60))
 
 
 def reconcile():

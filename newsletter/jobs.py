@@ -2,14 +2,11 @@
 import logging
 
 from flask import current_app
-from rq.exceptions import NoSuchJobError
-from rq.job import Job, JobStatus
 
-from core.queue import get_queue, get_redis
+from core.queue import enqueue_once
 from newsletter import sending
 
 log = logging.getLogger(__name__)
-LIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 
 
 def send_newsletter(newsletter_id):
@@ -19,22 +16,13 @@ def send_newsletter(newsletter_id):
 def enqueue_senders(newsletter_id):
     """Make sure SEND_PARALLEL_JOBS jobs exist for the newsletter (fixed ids: never more).
 
-    A job id whose job is still queued or running is left alone; one that
-    finished, failed or vanished with a flushed Redis is enqueued again.
+    Returns how many were added.
     """
-    queue = get_queue()
-    connection = get_redis()
-    enqueued = 0
-    for slot in range(current_app.config["SEND_PARALLEL_JOBS"]):
-        job_id = f"newsletter-{newsletter_id}-{slot}"
-        try:
-            if Job.fetch(job_id, connection=connection).get_status(refresh=False) in LIVE:
-                continue
-        except NoSuchJobError:
-            pass
-        queue.enqueue(send_newsletter, newsletter_id, job_id=job_id, job_timeout=3600, result_ttl=60)
-        enqueued += 1
-    return enqueued
+    return sum(
+        enqueue_once(f"newsletter-{newsletter_id}-{slot}", send_newsletter, newsletter_id, job_timeout=3600,
+                     result_ttl=60)
+        for slot in range(current_app.config["SEND_PARALLEL_JOBS"])
+    )
 
 
 def reconcile():

@@ -2,11 +2,10 @@
 from flask import request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
-from sqlalchemy import func, select
 
 from accounts.auth import editor_required
 from app import db
-from core.api import require_token
+from core.api import paginated, require_token
 from core.database import load_or_404
 from subscribers import consent, jobs, privacy, services
 from subscribers.models import District, Subscriber
@@ -90,12 +89,6 @@ def _filters(district_key, args):
     )
 
 
-def _page(query, pagination):
-    pagination.item_count = db.session.execute(
-        select(func.count()).select_from(query.order_by(None).subquery())
-    ).scalar_one()
-    return db.session.execute(query.offset(pagination.first_item).limit(pagination.page_size)).scalars().all()
-
 
 @blp.route("/districts/<string:key>/subscribers")
 class DistrictSubscribers(MethodView):
@@ -115,7 +108,7 @@ class DistrictSubscribers(MethodView):
             filters = _filters(district.key, args)
         except SubscriberError as error:
             _refuse(error, district.key, location="query")
-        return _page(services.subscriber_query(district.key, filters), pagination_parameters)
+        return paginated(services.subscriber_query(district.key, filters), pagination_parameters)
 
     @editor_required
     @blp.arguments(SubscriberCreateSchema)
