@@ -1,42 +1,14 @@
-"""Application factory and the unbound extensions every package imports.
+"""The application factory.
 
 `flask` finds this module from the repository root without `--app`, and its
-`create_app` factory. Blueprints are imported inside the factory so that the
-domain packages can import the extensions from here without cycles.
+`create_app` factory. The extensions live in `core.extensions`; blueprints
+are imported inside the factory, so no package ever imports this module.
 """
 import os
 
 from flask import Flask
-from flask_babel import Babel
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
-from flask_login import LoginManager
-from flask_mail import Mail
-from flask_migrate import Migrate
-from flask_smorest import Api
-from flask_sqlalchemy import SQLAlchemy
-from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import MetaData
 
-ROOT = os.path.dirname(os.path.abspath(__file__))
-
-# Named constraints keep Alembic migrations identical on SQLite and PostgreSQL.
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
-migrate = Migrate()
-login_manager = LoginManager()
-csrf = CSRFProtect()
-babel = Babel()
-mail = Mail()
-api = Api()
-limiter = Limiter(key_func=get_remote_address)
+from core.extensions import ROOT, babel, csrf, db, limiter, login_manager, mail, migrate
 
 
 class App(Flask):
@@ -70,10 +42,9 @@ def create_app(config=None):
     i18n.init_app(app)
 
     import core.database  # noqa: F401  (registers the district scope and SQLite pragmas)
-    import newsletter.models  # noqa: F401  (tables the migrations and erasure know about)
     import events.models  # noqa: F401
     import events.privacy  # noqa: F401  (registrations in the data-protection export and erasure)
-
+    import newsletter.models  # noqa: F401  (tables the migrations and erasure know about)
     from accounts import auth
 
     auth.init_app(app)
@@ -83,9 +54,10 @@ def create_app(config=None):
     from core.cli import register_cli
     from core.outbox_views import bp as outbox_bp
     from core.views import bp as core_bp
-    from subscribers.cli import directory_cli, subscribers_cli
+    from directory.cli import directory_cli
     from newsletter.archive import bp as archive_bp
     from newsletter.tracking import bp as tracking_bp
+    from subscribers.cli import subscribers_cli
     from subscribers.manage import bp as manage_bp
     from subscribers.public import bp as public_bp
     from subscribers.transfer import bp as transfer_bp
@@ -105,7 +77,9 @@ def create_app(config=None):
 
     app.register_blueprint(newsletters_bp)
 
-    from events.public import bp as events_public_bp  # issue 5: RSVP, registration, feed
+    from events.public import (
+        bp as events_public_bp,  # issue 5: RSVP, registration, feed
+    )
     from events.views import bp as events_bp
 
     app.register_blueprint(events_bp)
@@ -123,7 +97,9 @@ def create_app(config=None):
     app.cli.add_command(directory_cli)
     app.cli.add_command(subscribers_cli)
 
-    from newsletter.cli import newsletter_cli  # issue 4: flask newsletter send|pause|resume|cancel
+    from newsletter.cli import (
+        newsletter_cli,  # issue 4: flask newsletter send|pause|resume|cancel
+    )
 
     app.cli.add_command(newsletter_cli)
     register_cli(app)

@@ -15,7 +15,7 @@ class AppContextMixin:
     flask_app = None
 
     def perform_job(self, job, queue):
-        from app import db
+        from core.extensions import db
 
         with self.flask_app.app_context():
             if self.is_horse:
@@ -32,7 +32,7 @@ class AppContextMixin:
         # event reminders), at
         # start and every RECONCILE_INTERVAL seconds.
         super().run_maintenance_tasks()
-        from app import db
+        from core.extensions import db
         from events.jobs import reconcile as reconcile_events
         from newsletter.jobs import reconcile as reconcile_newsletters
 

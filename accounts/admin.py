@@ -14,8 +14,8 @@ from accounts.services import (
     set_password,
     update_user,
 )
-from app import db
-from subscribers.models import District
+from core.extensions import db
+from directory.models import District
 
 
 class FieldError(AccountError):

@@ -13,8 +13,8 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from accounts.models import User
-from app import db, login_manager
 from core.database import set_district_scope
+from core.extensions import db, login_manager
 
 API_PREFIX = "/api/"
 

@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from accounts import services
 from accounts.models import ROLES, User
-from app import db
 from core.database import needs_schema
+from core.extensions import db
 
 users_cli = AppGroup("users", help="Benutzerkonten.")
 

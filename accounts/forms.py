@@ -15,7 +15,13 @@ from wtforms.validators import DataRequired, EqualTo, Length, Optional, Validati
 
 from accounts.admin import all_districts
 from accounts.models import ROLES
-from accounts.services import MIN_PASSWORD_LENGTH, AccountError, find_user, normalize_email, role_districts
+from accounts.services import (
+    MIN_PASSWORD_LENGTH,
+    AccountError,
+    find_user,
+    normalize_email,
+    role_districts,
+)
 
 ROLE_LABELS = {
     "admin": _l("Administration"),

@@ -10,8 +10,8 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from accounts.models import ROLES, ApiToken, User, user_districts, utcnow
-from app import db
-from subscribers.models import District
+from core.extensions import db
+from directory.models import District
 
 # argon2-cffi's defaults are RFC 9106's low-memory profile of Argon2id.
 password_hasher = PasswordHasher()

@@ -6,17 +6,38 @@ is only signed, not encrypted) and the page is sent with `no-store`.
 """
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import login_user, logout_user
 
 from accounts import admin
 from accounts.auth import admin_required, login_required, principal
-from accounts.forms import ROLE_LABELS, EditUserForm, LoginForm, NewUserForm, PasswordChangeForm, TokenForm
+from accounts.forms import (
+    ROLE_LABELS,
+    EditUserForm,
+    LoginForm,
+    NewUserForm,
+    PasswordChangeForm,
+    TokenForm,
+)
 from accounts.models import ApiToken, User
-from accounts.services import MIN_PASSWORD_LENGTH, AccountError, authenticate, create_user, issue_token
-from app import db, limiter
+from accounts.services import (
+    MIN_PASSWORD_LENGTH,
+    AccountError,
+    authenticate,
+    create_user,
+    issue_token,
+)
 from core.database import load_or_404
+from core.extensions import db, limiter
 from core.forms import show_error
 
 bp = Blueprint("accounts", __name__)

@@ -281,7 +281,7 @@ def prepare_database(app, drop):
     import flask_migrate
     from sqlalchemy import text
 
-    from app import db
+    from core.extensions import db
 
     with app.app_context():
         if drop:
@@ -296,8 +296,9 @@ def seed(app, big, small):
     from sqlalchemy import insert
 
     from accounts.services import create_user
-    from app import db
-    from subscribers.models import District, Municipality, Subscriber, new_public_id, utcnow
+    from core.extensions import db
+    from directory.models import District, Municipality
+    from subscribers.models import Subscriber, new_public_id, utcnow
 
     directory = read_directory()
     with app.app_context():
@@ -333,9 +334,9 @@ def seed(app, big, small):
 
 
 def create_newsletter(app, district_key, tracking):
-    from app import db
+    from core.extensions import db
+    from directory.models import District
     from newsletter import services
-    from subscribers.models import District
 
     with app.app_context():
         district = db.session.get(District, district_key)
@@ -410,7 +411,7 @@ def unfinished(app, newsletter_id):
     """{status: count} of the newsletter's rows not yet `sent`; cheap enough to poll."""
     from sqlalchemy import func, select
 
-    from app import db
+    from core.extensions import db
     from newsletter.models import Delivery
 
     with app.app_context():
@@ -425,7 +426,7 @@ def unfinished(app, newsletter_id):
 def last_sent_at(app, newsletter_id):
     from sqlalchemy import func, select
 
-    from app import db
+    from core.extensions import db
     from newsletter.models import Delivery
 
     with app.app_context():
@@ -450,7 +451,7 @@ def pipeline_run(app, env, workdir, sink, district_key, expected, args, tag):
     The end is the `sent_at` of the last row (written by the worker right
     after the server's 250), so polling slowly costs no precision.
     """
-    from app import db
+    from core.extensions import db
     from newsletter import jobs, services
     from newsletter.models import Newsletter
 
@@ -525,13 +526,14 @@ def baseline_run(app, count, tracking):
     import flask_mail
     from sqlalchemy import select
 
-    from app import db, mail
+    from core.extensions import db, mail
     from core.tokens import make_token
     from core.urls import external_url
+    from directory.identity import district_sender
+    from directory.models import District, Municipality
     from newsletter import compose
     from newsletter.models import Newsletter
-    from subscribers.mail import district_sender
-    from subscribers.models import District, Municipality, Subscriber
+    from subscribers.models import Subscriber
 
     newsletter_id = create_newsletter(app, BIG_DISTRICT[0], tracking)
     with app.app_context():

@@ -1,11 +1,10 @@
 """The JSON API under /api/v1 and its OpenAPI document at /api/openapi.json."""
 from flask import abort
 from flask_babel import gettext as _
-
 from sqlalchemy import func, select
 
 from accounts.auth import principal
-from app import api, csrf, db
+from core.extensions import api, csrf, db
 
 BEARER = {"bearerAuth": {"type": "http", "scheme": "bearer", "description": "API-Token aus `flask users token EMAIL`"}}
 
@@ -25,8 +24,8 @@ def paginated(query, pagination):
 
 
 def api_blueprints():
-    from newsletter.api import blp as newsletters  # issue 4
     from events.api import blp as events  # issue 5
+    from newsletter.api import blp as newsletters  # issue 4
     from subscribers.api import blp as districts
 
     return [districts, newsletters, events]

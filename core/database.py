@@ -8,18 +8,17 @@ scope is set once per request by `accounts.auth`; CLI commands and jobs run
 without a scope.
 """
 import functools
+from datetime import timezone
 
 import click
 from flask import abort, g, has_app_context
 from flask_babel import gettext as _
-from datetime import timezone
-
 from sqlalchemy import DateTime, event, select
-from sqlalchemy.types import TypeDecorator
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, with_loader_criteria
+from sqlalchemy.types import TypeDecorator
 
-from app import db
+from core.extensions import db
 
 
 class UTCDateTime(TypeDecorator):

@@ -10,12 +10,12 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from accounts.services import AccountError, create_user, find_user
-from app import db
 from core.database import needs_schema
-from subscribers.cli import directory_file_options, echo_result, import_or_exit
-from subscribers.directory import DistrictRow, MunicipalityRow, write_directory
+from core.extensions import db
 from core.urls import external_url
-from subscribers.models import District
+from directory.cli import directory_file_options, echo_result, import_or_exit
+from directory.importer import DistrictRow, MunicipalityRow, write_directory
+from directory.models import District
 
 DEMO_DISTRICT = DistrictRow("08115", "Böblingen", "Landkreis")
 # Names and keys exactly as in the official list, so a later import of that

@@ -5,7 +5,7 @@ from flask import jsonify, render_template, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from app import api, db
+from core.extensions import api, db
 
 log = logging.getLogger(__name__)
 

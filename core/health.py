@@ -4,7 +4,7 @@ import logging
 from rq import Worker
 from sqlalchemy import text
 
-from app import db
+from core.extensions import db
 from core.queue import get_redis
 
 log = logging.getLogger(__name__)

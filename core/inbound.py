@@ -23,8 +23,8 @@ from flask import current_app
 from flask.cli import with_appcontext
 from flask_babel import gettext as _
 
-from app import db
 from core.database import needs_schema
+from core.extensions import db
 
 log = logging.getLogger(__name__)
 

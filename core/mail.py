@@ -10,16 +10,15 @@ import smtplib
 import uuid
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from email.utils import make_msgid, parseaddr
-
 from email import charset as email_charset
 from email import policy as email_policy
 from email.mime.text import MIMEText
+from email.utils import make_msgid, parseaddr
 
 import flask_mail
 from flask import current_app, render_template
 
-from app import mail
+from core.extensions import mail
 
 __all__ = ["Message", "mail_connection", "send_message", "OutboxConnection", "render_mjml", "sender_address", "new_message_id"]
 

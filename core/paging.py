@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from app import db
+from core.extensions import db
 
 
 @dataclass

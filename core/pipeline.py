@@ -23,7 +23,7 @@ from datetime import datetime, timedelta, timezone
 from flask import current_app
 from sqlalchemy import and_, bindparam, update
 
-from app import db
+from core.extensions import db
 
 OPEN_STATES = ("queued", "deferred")
 # 550 mailbox unavailable, 551 user not local, 553 mailbox name not allowed;

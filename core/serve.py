@@ -23,8 +23,8 @@ from flask.cli import with_appcontext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 
-from app import ROOT, db
 from core.database import apply_migrations
+from core.extensions import ROOT, db
 
 STOP_TIMEOUT = 15.0
 # Below STOP_TIMEOUT, so gunicorn finishes its requests before we kill anything.

@@ -12,9 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from accounts.auth import editor_required, principal
-from app import db
 from core.api import paginated, require_token
 from core.database import load_or_404
+from core.extensions import db
+from directory.models import District
 from events import jobs, services
 from events.models import Event, Registration, Slot
 from events.schemas import (
@@ -32,7 +33,6 @@ from events.schemas import (
 )
 from events.services import EventError
 from subscribers import services as subscriber_services
-from subscribers.models import District
 
 blp = Blueprint(
     "events_api", __name__, url_prefix="/api/v1",

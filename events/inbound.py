@@ -13,7 +13,7 @@ import logging
 import icalendar
 from sqlalchemy import select
 
-from app import db
+from core.extensions import db
 from core.inbound import register
 from events import ical, services
 from events.jobs import enqueue_senders

@@ -23,10 +23,11 @@ from flask import render_template
 from core.mail import render_mjml
 from core.tokens import make_token
 from core.urls import base_host, external_url
+from directory.identity import district_sender, inbound_address, mail_context
 from events import ical
 from events.services import local
 from newsletter import message
-from subscribers.mail import district_sender, inbound_address, list_id, mail_context, subscriber_links
+from subscribers.mail import list_id, subscriber_links
 
 WEEKDAYS = ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag")
 CRLF = b"\r\n"

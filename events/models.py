@@ -28,9 +28,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app import db
 from core.database import DistrictScoped, UTCDateTime
-from subscribers.models import Municipality, Topic, new_public_id, utcnow
+from core.extensions import db
+from directory.models import Municipality
+from subscribers.models import Topic, new_public_id, utcnow
 
 EVENT_KINDS = ("workshop", "office_hours")
 EVENT_STATES = ("draft", "published", "cancelled")

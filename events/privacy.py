@@ -8,7 +8,7 @@ person go.
 """
 from sqlalchemy import or_, select, update
 
-from app import db
+from core.extensions import db
 from events.models import Event, EventMail, Registration
 from subscribers import privacy
 

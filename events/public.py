@@ -14,19 +14,25 @@ from flask import Blueprint, abort, current_app, render_template, request
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from app import csrf, db, limiter
 from core.database import load_or_404, set_district_scope
+from core.extensions import csrf, db, limiter
 from core.forms import show_error
 from core.tokens import InvalidToken, read_token
 from core.urls import external_url
+from directory.models import District
 from events import ical, services
 from events.forms_public import RegisterForm
 from events.jobs import enqueue_senders
 from events.mail import format_day, format_when
 from events.models import Event, Registration, Slot
 from subscribers import services as subscriber_services
-from subscribers.models import District, Subscriber, utcnow
-from subscribers.public import HONEYPOT, address_limit, submitted_address, subscribe_limit
+from subscribers.models import Subscriber, utcnow
+from subscribers.public import (
+    HONEYPOT,
+    address_limit,
+    submitted_address,
+    subscribe_limit,
+)
 from subscribers.services import SubscriberError
 
 bp = Blueprint("events_public", __name__)

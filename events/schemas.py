@@ -1,7 +1,14 @@
 """Marshmallow schemas of the events API."""
 from marshmallow import Schema, fields, validate
 
-from events.models import ATTENDANCE, EVENT_KINDS, EVENT_STATES, PARTSTATS, REGISTRATION_SOURCES, REGISTRATION_STATES
+from events.models import (
+    ATTENDANCE,
+    EVENT_KINDS,
+    EVENT_STATES,
+    PARTSTATS,
+    REGISTRATION_SOURCES,
+    REGISTRATION_STATES,
+)
 
 TIME_DESCRIPTION = (
     "ISO 8601, am besten mit Zeitzone (2026-12-01T09:00:00+01:00); eine Zeit ohne Zeitzone gilt als Ortszeit "

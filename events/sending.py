@@ -11,7 +11,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from app import db
+from core.extensions import db
 from core.mail import raw_connection
 from core.pipeline import OPEN_STATES, REJECTED, MailRows, ServerUnavailable, recording
 from events.mail import EventMailer

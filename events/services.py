@@ -20,8 +20,8 @@ from dateutil.rrule import rrulestr
 from flask_babel import gettext as _
 from sqlalchemy import func, insert, select, update
 
-from app import db
-from events.models import HOLDS_COPY, EventMail, Event, Registration, Slot
+from core.extensions import db
+from events.models import HOLDS_COPY, Event, EventMail, Registration, Slot
 from subscribers import services as subscriber_services
 from subscribers.models import Subscriber, subscriber_topics, utcnow
 

@@ -8,23 +8,33 @@ Services never commit: a view commits, then enqueues the sender of the mails
 the service queued (`events.jobs.enqueue_senders`). A refused change
 (`EventError`) is rolled back and shown, at its field where it names one.
 """
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext, ngettext
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import contains_eager
 
 from accounts.auth import can_edit, editor_required, login_required, principal
-from app import db
 from core.database import load_or_404
+from core.extensions import db
 from core.forms import show_error
+from directory.models import District
 from events import csvio, jobs, services
 from events.forms import RRULE_EXAMPLE, EventForm
 from events.mail import format_date, format_when
-from events.public import webcal_url
 from events.models import EVENT_KINDS, MAIL_STATES, Event, EventMail, Registration, Slot
+from events.public import webcal_url
 from events.services import EventError, local
-from subscribers.models import District, utcnow
+from subscribers.models import utcnow
 from subscribers.services import SubscriberError, district_topics, topics_by_id
 
 bp = Blueprint("events", __name__)

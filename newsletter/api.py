@@ -13,9 +13,10 @@ from flask_babel import gettext as _
 from flask_smorest import Blueprint, abort
 
 from accounts.auth import editor_required, principal
-from app import db
 from core.api import require_token
 from core.database import load_or_404
+from core.extensions import db
+from directory.models import District
 from newsletter import jobs, sending, services
 from newsletter.models import Newsletter
 from newsletter.schemas import (
@@ -29,7 +30,6 @@ from newsletter.schemas import (
 )
 from newsletter.services import ContentError, NewsletterError
 from subscribers import services as subscriber_services
-from subscribers.models import District
 
 blp = Blueprint(
     "newsletters_api", __name__, url_prefix="/api/v1",

@@ -8,11 +8,11 @@ being sent) are shown.
 from flask import Blueprint, abort, current_app, render_template
 from sqlalchemy import select
 
-from app import db
 from core.database import load_or_404, set_district_scope
+from core.extensions import db
+from directory.models import District
 from newsletter import compose
 from newsletter.models import Newsletter
-from subscribers.models import District
 
 bp = Blueprint("archive", __name__)
 PUBLISHED = ("sending", "paused", "sent")

@@ -21,7 +21,7 @@ from email.parser import HeaderParser
 
 from sqlalchemy import select
 
-from app import db
+from core.extensions import db
 from core.inbound import register
 from newsletter.models import Delivery
 from subscribers import services as subscriber_services

@@ -6,12 +6,11 @@ from datetime import datetime
 
 import click
 from flask.cli import AppGroup
-from flask_babel import format_datetime
+from flask_babel import format_datetime, lazy_gettext
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext
 
-from app import db
 from core.database import needs_schema
+from core.extensions import db
 from newsletter import jobs, sending, services
 from newsletter.models import Newsletter
 from newsletter.services import ContentError, NewsletterError

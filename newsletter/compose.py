@@ -21,7 +21,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from markdown_it import MarkdownIt
 from mjml import mjml2html
 
-from subscribers.mail import mail_context
+from directory.identity import mail_context
 
 PLACEHOLDERS = {
     "name": _l("Name der Empfängerin oder des Empfängers"),

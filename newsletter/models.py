@@ -15,9 +15,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app import db
 from core.database import DistrictScoped, UTCDateTime
-from subscribers.models import Municipality, Topic, utcnow
+from core.extensions import db
+from directory.models import Municipality
+from subscribers.models import Topic, utcnow
 
 NEWSLETTER_STATES = ("draft", "scheduled", "sending", "paused", "sent", "cancelled")
 BODY_FORMATS = ("markdown", "mjml")

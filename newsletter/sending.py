@@ -24,16 +24,24 @@ from types import SimpleNamespace as Row
 from flask import current_app
 from sqlalchemy import func, insert, select, update
 
-from app import db
+from core.extensions import db
 from core.mail import raw_connection, sender_address
 from core.pipeline import REJECTED, MailRows, ServerUnavailable, recording
 from core.tokens import make_token
 from core.urls import base_host, external_url
+from directory.identity import district_sender, inbound_address, mail_context
+from directory.models import Municipality
 from newsletter import compose, message
-from newsletter.models import OPEN_DELIVERY_STATES, Delivery, Newsletter, newsletter_municipalities, newsletter_topics
+from newsletter.models import (
+    OPEN_DELIVERY_STATES,
+    Delivery,
+    Newsletter,
+    newsletter_municipalities,
+    newsletter_topics,
+)
 from subscribers import services as subscriber_services
-from subscribers.mail import district_sender, inbound_address, list_id, mail_context
-from subscribers.models import Municipality, Subscriber, subscriber_topics, utcnow
+from subscribers.mail import list_id
+from subscribers.models import Subscriber, subscriber_topics, utcnow
 
 log = logging.getLogger(__name__)
 

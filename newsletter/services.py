@@ -9,12 +9,13 @@ from types import SimpleNamespace
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from app import db
+from core.extensions import db
+from directory.models import Municipality
 from newsletter import compose, sending
 from newsletter.compose import ContentError  # noqa: F401  (callers catch it from here)
 from newsletter.models import BODY_FORMATS, Newsletter
 from subscribers import services as subscriber_services
-from subscribers.models import Municipality, utcnow
+from subscribers.models import utcnow
 
 EDITABLE = ("draft", "scheduled")
 

@@ -27,12 +27,13 @@ from urllib.parse import urlsplit
 from flask import Blueprint, abort, current_app, redirect, request
 from sqlalchemy import and_, case, distinct, func, select, update
 
-from app import db
 from core.database import set_district_scope
+from core.extensions import db
 from core.tokens import InvalidToken, make_token, read_token
+from directory.models import Municipality
 from newsletter.models import DELIVERY_STATES, Delivery, Link, Newsletter, TrackingEvent
 from subscribers import privacy
-from subscribers.models import Municipality, utcnow
+from subscribers.models import utcnow
 
 bp = Blueprint("tracking", __name__)
 

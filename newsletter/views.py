@@ -12,21 +12,35 @@ import smtplib
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
-from flask_babel import format_datetime
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import format_datetime, lazy_gettext
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext
 from sqlalchemy import func, select
 
 from accounts.auth import can_edit, editor_required, login_required, principal
-from app import db
 from core.database import load_or_404
+from core.extensions import db
 from core.forms import show_error
+from directory.models import District
 from newsletter import compose, jobs, sending, services
-from newsletter.forms import MAX_TEST_ADDRESSES, NewsletterForm, ScheduleForm, SendNowForm, TestSendForm
+from newsletter.forms import (
+    MAX_TEST_ADDRESSES,
+    NewsletterForm,
+    ScheduleForm,
+    SendNowForm,
+    TestSendForm,
+)
 from newsletter.models import DELIVERY_STATES, Delivery, Newsletter
 from newsletter.services import ContentError, NewsletterError
-from subscribers.models import District
 from subscribers.services import district_topics
 
 bp = Blueprint("newsletters", __name__)

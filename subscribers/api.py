@@ -4,11 +4,13 @@ from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
 from accounts.auth import editor_required
-from app import db
 from core.api import paginated, require_token
 from core.database import load_or_404
+from core.extensions import db
+from directory import services as directory_services
+from directory.models import District
 from subscribers import consent, jobs, privacy, services
-from subscribers.models import District, Subscriber
+from subscribers.models import Subscriber
 from subscribers.schemas import (
     DistrictSchema,
     MunicipalitySchema,
@@ -37,7 +39,7 @@ class Districts(MethodView):
     @blp.response(200, DistrictSchema(many=True))
     def get(self):
         """Die Kreise, die der Aufrufer sehen darf."""
-        return services.districts_with_counts()
+        return directory_services.districts_with_counts()
 
 
 @blp.route("/districts/<string:key>/municipalities")

@@ -35,10 +35,11 @@ from datetime import timezone
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from app import db
+from core.extensions import db
+from directory.models import Municipality
 from subscribers import services
 from subscribers.consent import MAIL_CONSENT_VERSION
-from subscribers.models import Municipality, Subscriber, utcnow
+from subscribers.models import Subscriber, utcnow
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 REQUIRED_COLUMNS = ("email", "ags")

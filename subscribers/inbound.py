@@ -10,7 +10,7 @@ import re
 
 from sqlalchemy import select
 
-from app import db
+from core.extensions import db
 from core.inbound import register
 from core.tokens import InvalidToken, read_token
 from subscribers import services

@@ -5,7 +5,7 @@ from flask import current_app
 from rq import Retry
 from sqlalchemy import select
 
-from app import db
+from core.extensions import db
 from core.mail import mail_connection
 from core.queue import get_queue
 from subscribers import services

@@ -8,12 +8,12 @@ newsletters and invitations take them from `list_headers`.
 from email.utils import formataddr
 from urllib.parse import quote
 
-from flask import current_app, render_template
+from flask import render_template
 
-from accounts.services import coordinators_of
-from core.mail import Message, new_message_id, render_mjml, sender_address
+from core.mail import Message, new_message_id, render_mjml
 from core.tokens import PURPOSES, make_token
 from core.urls import base_host, external_url
+from directory.identity import district_sender, inbound_address, mail_context
 from subscribers.consent import MAIL_CONSENT_VERSION, consent_text
 
 UNSUBSCRIBE_SUBJECT_PREFIX = "unsubscribe "
@@ -39,10 +39,6 @@ def subscriber_links(subscriber):
     }
 
 
-def inbound_address():
-    return current_app.config.get("INBOUND_ADDRESS") or "inbound@" + sender_address().rpartition("@")[2]
-
-
 def unsubscribe_mailto(subscriber):
     subject = quote(UNSUBSCRIBE_SUBJECT_PREFIX + unsubscribe_token(subscriber))
     return f"mailto:{inbound_address()}?subject={subject}"
@@ -60,23 +56,6 @@ def list_headers(subscriber, links=None):
         "List-Id": list_id(subscriber.municipality.district),
         "List-Unsubscribe": f"<{links['unsubscribe']}>, <{unsubscribe_mailto(subscriber)}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-    }
-
-
-def district_sender(district):
-    # A (name, address) pair: Flask-Mail encodes the name itself; a formatted
-    # string would be encoded twice.
-    return (f"E-Government-Koordination {district.kind} {district.name}", sender_address())
-
-
-def mail_context(district):
-    """What the mail layout shows besides the content."""
-    coordinators = coordinators_of(district)
-    return {
-        "district": district,
-        "coordinator": coordinators[0] if coordinators else None,
-        "imprint_url": current_app.config.get("IMPRINT_URL"),
-        "privacy_url": current_app.config.get("PRIVACY_URL"),
     }
 
 

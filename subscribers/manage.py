@@ -9,23 +9,41 @@ export of personal data take an editor.
 """
 import json
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
 
 from accounts.auth import can_edit, editor_required, login_required
-from app import db
 from core.database import load_or_404
+from core.extensions import db
 from core.forms import show_error
 from core.paging import paginate
 from core.urls import external_url
+from directory.models import District
 from subscribers import privacy, services
-from subscribers.consent import MAIL_CONSENT_VERSION, consent_text, current_consent_version
-from subscribers.forms import EditSubscriberForm, NewSubscriberForm, SubscriberFilterForm, TopicForm
+from subscribers.consent import (
+    MAIL_CONSENT_VERSION,
+    consent_text,
+    current_consent_version,
+)
+from subscribers.forms import (
+    EditSubscriberForm,
+    NewSubscriberForm,
+    SubscriberFilterForm,
+    TopicForm,
+)
 from subscribers.jobs import enqueue_subscription_mails
-from subscribers.models import District, Subscriber, Topic, subscriber_topics
+from subscribers.models import Subscriber, Topic, subscriber_topics
 
 bp = Blueprint("manage", __name__)
 

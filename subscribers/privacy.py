@@ -5,7 +5,7 @@ clicks, event registrations). Each registers here what it holds about a
 person and how it forgets them, so the export is complete and the erasure
 leaves nothing behind, without this package knowing their tables.
 """
-from app import db
+from core.extensions import db
 from subscribers import services
 from subscribers.consent import consent_text
 from subscribers.models import utcnow

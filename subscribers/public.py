@@ -12,23 +12,38 @@ rate limits (per client and per address entered) protect it instead.
 """
 import json
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import BooleanField, EmailField, SelectField, SelectMultipleField, StringField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+)
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from app import csrf, db, limiter
 from core.database import load_or_404, set_district_scope
+from core.extensions import csrf, db, limiter
 from core.forms import show_error
 from core.tokens import ExpiredToken, InvalidToken, read_token
+from directory.models import District
 from subscribers import privacy, services
 from subscribers.consent import consent_text, current_consent_version
 from subscribers.jobs import enqueue_subscription_mail
 from subscribers.mail import manage_token, unsubscribe_token
-from subscribers.models import District, Subscriber
+from subscribers.models import Subscriber
 
 bp = Blueprint("public", __name__)
 

@@ -22,11 +22,10 @@ from flask_babel import lazy_gettext
 from limits import parse as parse_limit
 from sqlalchemy import distinct, func, or_, select
 
-from app import db, limiter
+from core.extensions import db, limiter
+from directory.models import Municipality
 from subscribers.models import (
     CONSENT_SOURCES,
-    District,
-    Municipality,
     Subscriber,
     Suppression,
     Topic,
@@ -60,19 +59,6 @@ class SubscriberError(ValueError):
 
 
 # --- districts ---------------------------------------------------------------
-
-
-def districts_with_counts():
-    """The visible districts, each with `municipality_count` set, ordered by name."""
-    rows = db.session.execute(
-        select(District, func.count(Municipality.ags))
-        .outerjoin(Municipality, Municipality.district_key == District.key)
-        .group_by(District.key)
-        .order_by(District.name)
-    ).all()
-    for district, count in rows:
-        district.municipality_count = count
-    return [district for district, _ in rows]
 
 
 def municipality_in(district_key, ags):

@@ -14,7 +14,15 @@ import secrets
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
@@ -24,11 +32,11 @@ from sqlalchemy.exc import IntegrityError
 from wtforms import BooleanField
 
 from accounts.auth import editor_required, login_required, principal
-from app import db
 from core.database import load_or_404
+from core.extensions import db
 from core.queue import get_redis
+from directory.models import District
 from subscribers import csvio, jobs
-from subscribers.models import District
 
 bp = Blueprint("transfer", __name__)
 

@@ -10,8 +10,9 @@ from flask_login import current_user
 from accounts.auth import login_required
 from accounts.services import coordinators_of
 from core.database import load_or_404
+from directory import services as directory_services
+from directory.models import District
 from subscribers import services
-from subscribers.models import District
 
 bp = Blueprint("subscribers", __name__)
 
@@ -44,7 +45,7 @@ def _navigation():
 @bp.get("/districts")
 @login_required
 def districts():
-    visible = services.districts_with_counts()
+    visible = directory_services.districts_with_counts()
     if len(visible) == 1:
         return redirect(url_for("subscribers.dashboard", key=visible[0].key))
     return render_template("subscribers/districts.html", districts=visible)

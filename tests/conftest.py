@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from app import create_app, db
+from app import create_app
+from core.extensions import db
 
 DATABASE_URL = os.environ.get("DATABASE_URL")
 REDIS_URL = os.environ.get("REDIS_URL")
@@ -129,7 +130,7 @@ def shared_data():
 
 @pytest.fixture
 def make_district(app):
-    from subscribers.models import District, Municipality
+    from directory.models import District, Municipality
 
     def factory(key="08115", name="Böblingen", kind="Landkreis", municipalities=()):
         district = District(key=key, name=name, kind=kind)
@@ -169,8 +170,8 @@ def make_topic(app):
 @pytest.fixture
 def make_subscriber(app):
     """A subscriber through the services; `status` other than active/pending goes through its own rule."""
+    from directory.models import District
     from subscribers import privacy, services
-    from subscribers.models import District
 
     def factory(email="anna.beispiel@boeblingen.de", district_key="08115", ags=None, name="Anna Beispiel",
                 status="active", topics=(), department="", source="admin"):

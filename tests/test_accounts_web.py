@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from accounts.models import ApiToken, User
 from accounts.services import password_matches
-from app import db
+from core.extensions import db
 
 GENERIC_ERROR = "E-Mail-Adresse oder Passwort ist falsch."
 CSRF_VALUE = re.compile(r'name="csrf_token"[^>]*>')  # carries a timestamp

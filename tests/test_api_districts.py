@@ -87,7 +87,7 @@ def test_token_use_is_recorded_at_most_once_a_minute(client, two_districts, make
     from sqlalchemy import select
 
     from accounts.models import ApiToken
-    from app import db
+    from core.extensions import db
 
     headers = make_token(make_user())
     client.get("/api/v1/districts", headers=headers)

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from app import db
+from core.extensions import db
 from events import services
 from events.models import Event, EventMail, Registration, Slot
 from tests.conftest import next_local

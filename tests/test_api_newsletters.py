@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from app import db
+from core.extensions import db
 from newsletter.models import Delivery, Newsletter, TrackingEvent
 
 LIST = "/api/v1/districts/08115/newsletters"

@@ -7,7 +7,7 @@ from datetime import datetime
 import pytest
 from sqlalchemy import func, select
 
-from app import db
+from core.extensions import db
 from subscribers.models import Subscriber, Suppression
 
 LIST = "/api/v1/districts/08115/subscribers"

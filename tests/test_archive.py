@@ -1,9 +1,9 @@
 """The public newsletter archive and the web version each mail links to."""
 import re
 
-from app import db
+from core.extensions import db
+from directory.models import District
 from newsletter import jobs, services
-from subscribers.models import District
 
 
 def test_archive_lists_sent_newsletters_without_personal_data(two_districts, make_subscriber, smtp_app, smtp_server,

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from app import db
+from core.extensions import db
 from core.inbound import handle_message, start_lmtp
 from newsletter.models import Delivery, Newsletter
 from subscribers.models import Suppression, utcnow

@@ -60,7 +60,7 @@ def test_migrations_match_the_models(app):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from app import db
+    from core.extensions import db
 
     with db.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})

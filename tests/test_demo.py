@@ -5,8 +5,8 @@ from sqlalchemy import func, select
 
 from accounts.models import User
 from accounts.services import authenticate
-from app import db
-from subscribers.models import District, Municipality
+from core.extensions import db
+from directory.models import District, Municipality
 
 PASSWORD = re.compile(r"^Passwort: (\S+)$", re.MULTILINE)
 
@@ -91,7 +91,7 @@ def test_demo_on_a_fresh_database_creates_the_schema_first(make_app, tmp_path):
     """A newcomer may run `flask demo` before `flask serve` ever migrated."""
     from sqlalchemy import inspect
 
-    from app import db
+    from core.extensions import db
 
     app = make_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/fresh.sqlite3")
     with app.app_context():
@@ -103,7 +103,7 @@ def test_demo_on_a_fresh_database_creates_the_schema_first(make_app, tmp_path):
 def test_demo_seeds_topics_and_subscribers_once(runner):
     from sqlalchemy import func, select
 
-    from app import db
+    from core.extensions import db
     from subscribers.models import Subscriber, Topic
 
     for _ in range(2):

@@ -2,8 +2,8 @@
 import pytest
 from sqlalchemy import func, select
 
-from app import db
-from subscribers.models import District, Municipality
+from core.extensions import db
+from directory.models import District, Municipality
 
 DISTRICTS_HEADER = "district_key,name,kind\n"
 MUNICIPALITIES_HEADER = "ags,name,district_key\n"

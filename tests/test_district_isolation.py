@@ -8,7 +8,7 @@ without anyone remembering to add it here.
 import pytest
 from sqlalchemy import select
 
-from app import db
+from core.extensions import db
 from events.models import Registration
 
 # Blueprints whose routes belong to one district. `public` is left out on

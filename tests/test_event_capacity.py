@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import func, insert, select
 
-from app import db
+from core.extensions import db
 from events import services
 from events.models import EventMail, Registration
 from subscribers.models import utcnow

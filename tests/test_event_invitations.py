@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from app import db
+from core.extensions import db
 from events import jobs, services
 from events.models import EventMail, Registration
 from subscribers.models import utcnow

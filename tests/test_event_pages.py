@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from app import db
+from core.extensions import db
 from events import services
 from events.models import Event, EventMail, Registration
 from events.services import local

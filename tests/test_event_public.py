@@ -13,7 +13,7 @@ import recurring_ical_events
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import func, select, update
 
-from app import db
+from core.extensions import db
 from core.tokens import make_token
 from events import services
 from events.mail import format_when, rsvp_token
@@ -279,7 +279,7 @@ def test_rsvp_post_needs_no_csrf_token_or_login(make_app, two_districts):
             title="Workshop", location="Landratsamt", starts_at=next_local(3, 9),
             ends_at=next_local(3, 12), capacity=5))
         services.publish(event)
-        from subscribers.models import District
+        from directory.models import District
         from subscribers import services as subscriber_services
 
         subscriber_services.add_subscriber(db.session.get(District, "08115"), "anna@boeblingen.de", "Anna",

@@ -7,7 +7,7 @@ from email.message import EmailMessage
 import pytest
 from sqlalchemy import select
 
-from app import db
+from core.extensions import db
 from core.inbound import handle_message, start_lmtp
 from events import services
 from events.models import EventMail, Registration

@@ -17,7 +17,7 @@ from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 from flask import render_template_string
 
-from app import db
+from core.extensions import db
 
 ROOT = Path(__file__).resolve().parents[1]
 PO_PATH = ROOT / "translations" / "en" / "LC_MESSAGES" / "messages.po"

@@ -7,10 +7,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from app import db
+from core.extensions import db
+from directory.models import District
 from newsletter import services
 from newsletter.models import Delivery, Newsletter
-from subscribers.models import District, utcnow
+from subscribers.models import utcnow
 
 MJML_OK = """<mj-section>
   <mj-column>

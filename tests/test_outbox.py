@@ -220,7 +220,7 @@ def test_coordinator_cannot_read_the_outbox(app, web, make_user, two_districts):
 def test_with_mail_server_mail_goes_to_smtp_not_the_outbox(smtp_app, smtp_server):
     # No `app`-based fixtures here: they would push a second app, without MAIL_SERVER.
     from accounts.services import create_user
-    from app import db
+    from core.extensions import db
 
     send_message(invitation("Über SMTP"))
     received = smtp_server.wait_for(1)

@@ -6,7 +6,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from app import db
+from core.extensions import db
 from subscribers.models import Subscriber, Suppression
 
 

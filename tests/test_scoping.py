@@ -3,9 +3,9 @@ kind of ORM statement, not only for the views that remember it."""
 import pytest
 from sqlalchemy import delete, func, select, update
 
-from app import db
 from core.database import load_or_404, set_district_scope
-from subscribers.models import District, Municipality
+from core.extensions import db
+from directory.models import District, Municipality
 
 
 @pytest.fixture

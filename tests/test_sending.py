@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, insert, select
 
-from app import db
+from core.extensions import db
+from directory.models import District
 from newsletter import jobs, sending, services
 from newsletter.models import Delivery, Newsletter
-from subscribers.models import District, Subscriber, Suppression
+from subscribers.models import Subscriber, Suppression
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,9 +6,10 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from app import db
+from core.extensions import db
+from directory.models import District
 from subscribers import csvio
-from subscribers.models import District, Subscriber, Suppression
+from subscribers.models import Subscriber, Suppression
 
 HEADER = "email,name,ags,topics\n"
 

@@ -11,10 +11,11 @@ from html.parser import HTMLParser
 import pytest
 from sqlalchemy import func, select
 
-from app import db
+from core.extensions import db
 from core.queue import get_queue
+from directory.models import District
 from subscribers import services
-from subscribers.models import District, Subscriber, Suppression, Topic, subscriber_topics
+from subscribers.models import Subscriber, Suppression, Topic, subscriber_topics
 
 ROW = re.compile(r'<th scope="row" class="break"><a href="/d/08115/subscribers/(\d+)">([^<]+)</a>')
 SNIPPET = re.compile(r'<textarea id="snippet"[^>]*>(.*?)</textarea>', re.S)

@@ -1,5 +1,5 @@
 """Rules of the list that pages and API only reach indirectly."""
-from app import db
+from core.extensions import db
 from subscribers import services
 from subscribers.models import Subscriber
 

@@ -8,7 +8,7 @@ import jinja2
 import pytest
 from sqlalchemy import func, select
 
-from app import db
+from core.extensions import db
 from core.tokens import PURPOSES, make_token
 from newsletter import tracking
 from newsletter.models import Delivery, Link, Newsletter, TrackingEvent

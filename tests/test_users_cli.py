@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from accounts.models import ApiToken, User
 from accounts.services import authenticate, find_user
-from app import db
+from core.extensions import db
 
 GENERATED = re.compile(r"Passwort \(wird nur jetzt angezeigt\): (\S+)$", re.MULTILINE)
 

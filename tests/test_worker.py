@@ -5,10 +5,9 @@ import pytest
 from rq.job import JobStatus
 from sqlalchemy import select, text
 
-from app import db
+from core.extensions import db
 from core.queue import get_queue
-from subscribers.models import District
-
+from directory.models import District
 
 # A temporary table lives only in the connection that created it: whoever
 # can see it is using that very connection.

@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass, field
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from app import db
-from subscribers.models import DISTRICT_KINDS, District, Municipality
+from core.extensions import db
+from directory.models import DISTRICT_KINDS, District, Municipality
 
 DISTRICT_COLUMNS = ("district_key", "name", "kind")
 MUNICIPALITY_COLUMNS = ("ags", "name", "district_key")
