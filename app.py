@@ -45,6 +45,7 @@ def create_app(config=None):
     import events.models  # noqa: F401
     import events.privacy  # noqa: F401  (registrations in the data-protection export and erasure)
     import newsletter.models  # noqa: F401  (tables the migrations and erasure know about)
+    import reach.models  # noqa: F401
     from accounts import auth
 
     auth.init_app(app)
@@ -85,6 +86,12 @@ def create_app(config=None):
     app.register_blueprint(events_bp)
     app.register_blueprint(events_public_bp)
 
+    from reach.contact_views import bp as contacts_bp
+    from reach.views import bp as reach_bp
+
+    app.register_blueprint(contacts_bp)
+    app.register_blueprint(reach_bp)
+
     from core.api import register_api
 
     register_api(app)
@@ -102,5 +109,11 @@ def create_app(config=None):
     )
 
     app.cli.add_command(newsletter_cli)
+    from reach.cli import contacts_cli
+
+    app.cli.add_command(contacts_cli)
+    from reach.commands import reach_cli
+
+    app.cli.add_command(reach_cli)
     register_cli(app)
     return app

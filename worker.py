@@ -29,14 +29,15 @@ class AppContextMixin:
     def run_maintenance_tasks(self):
         # RQ's own housekeeping, then ours: the reconciler rebuilds the work
         # from the database (due rows, expired leases, scheduled sends,
-        # event reminders), at
+        # event reminders, the reach rollup's changed days), at
         # start and every RECONCILE_INTERVAL seconds.
         super().run_maintenance_tasks()
         from core.extensions import db
         from events.jobs import reconcile as reconcile_events
         from newsletter.jobs import reconcile as reconcile_newsletters
+        from reach.jobs import reconcile as reconcile_reach
 
-        for reconcile in (reconcile_newsletters, reconcile_events):
+        for reconcile in (reconcile_newsletters, reconcile_events, reconcile_reach):
             with self.flask_app.app_context():
                 try:
                     reconcile()

@@ -70,6 +70,11 @@ def can_edit():
     return user is not None and user.can_edit
 
 
+def can_see_personal_data():
+    """Whether this request's user may see names, addresses and registrations (not a viewer); for templates too."""
+    return can_edit()
+
+
 def role_required(*roles):
     """Allow only these roles; anonymous visitors go to the login page (web) or get 401 (API)."""
 
@@ -93,6 +98,11 @@ def role_required(*roles):
 login_required = role_required()
 editor_required = role_required("admin", "coordinator")
 admin_required = role_required("admin")
+# Viewers (ministry, municipal associations) see reach and aggregate figures
+# only: every page and API route that shows or exports a person's data
+# (subscribers, registrations, contacts) takes an editor. The same roles as
+# `editor_required`, named for why a read-only route needs them.
+personal_data_required = editor_required
 
 
 def init_app(app):
@@ -101,4 +111,5 @@ def init_app(app):
     login_manager.login_message_category = "info"
     login_manager.session_protection = "basic"
     app.before_request(_establish_scope)
+    app.add_template_global(can_see_personal_data)
     app.teardown_request(_forget_request_user)

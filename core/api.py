@@ -26,9 +26,11 @@ def paginated(query, pagination):
 def api_blueprints():
     from events.api import blp as events  # issue 5
     from newsletter.api import blp as newsletters  # issue 4
+    from reach.api import blp as reach
+    from reach.contacts_api import blp as contacts
     from subscribers.api import blp as districts
 
-    return [districts, newsletters, events]
+    return [districts, newsletters, events, contacts, reach]
 
 
 def register_api(app):
@@ -37,7 +39,7 @@ def register_api(app):
         {
             "components": {"securitySchemes": BEARER},
             "security": [{"bearerAuth": []}],
-            "info": {"description": "Kreise, Gemeinden, Abonnentenlisten, Newsletter und Veranstaltungen."},
+            "info": {"description": "Kreise, Gemeinden, Abonnentenlisten, Newsletter, Veranstaltungen, Kontakte und Reichweite."},
         },
     )
     api.init_app(app)

@@ -5,6 +5,7 @@ embedded Redis live in the instance folder, a secret key is generated once and
 kept there, and without MAIL_SERVER mail goes to the outbox folder.
 """
 import os
+from datetime import date
 import secrets
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
@@ -29,6 +30,16 @@ def env_int(name, default):
         return int(value)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number, not {value!r}") from None
+
+
+def env_date(name, default):
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a date as YYYY-MM-DD, not {value!r}") from None
 
 
 def normalize_database_url(url):
@@ -107,6 +118,11 @@ def from_environment(instance_path):
         "SEND_RETRY_MAX_SECONDS": env_int("SEND_RETRY_MAX_SECONDS", 3600),
         "RECONCILE_INTERVAL": env_int("RECONCILE_INTERVAL", 15),
         "MACHINE_OPEN_SECONDS": env_int("MACHINE_OPEN_SECONDS", 10),
+        # Reach (reach/): where "seit Programmstart" begins, and the fewest
+        # people a per-municipality figure of what people did may stand for
+        # in what viewers see (smaller cells show ".").
+        "REACH_PROGRAMME_START": env_date("REACH_PROGRAMME_START", date(2022, 7, 1)),
+        "REACH_MIN_CELL": env_int("REACH_MIN_CELL", 3),
         # Optional DKIM signing of newsletters: a PEM private key file.
         "DKIM_PRIVATE_KEY": env.get("DKIM_PRIVATE_KEY") or None,
         "DKIM_SELECTOR": env.get("DKIM_SELECTOR") or "egov",

@@ -1,4 +1,4 @@
-"""`flask demo`: a small, realistic Landkreis Böblingen to look around in.
+"""`flask demo`: the real Landkreis Böblingen, its 26 municipalities and a map, to look around in.
 
 Each seed step is idempotent, so running the command again is harmless and
 later packages (subscribers, newsletters, events) add their step to
@@ -13,28 +13,11 @@ from accounts.services import AccountError, create_user, find_user
 from core.database import needs_schema
 from core.extensions import db
 from core.urls import external_url
-from directory.cli import directory_file_options, echo_result, import_or_exit
-from directory.importer import DistrictRow, MunicipalityRow, write_directory
+from directory.cli import directory_file_options, echo_result, import_or_exit, import_shipped_or_exit
+from directory.importer import DistrictRow
 from directory.models import District
 
 DEMO_DISTRICT = DistrictRow("08115", "Böblingen", "Landkreis")
-# Names and keys exactly as in the official list, so a later import of that
-# list finds them unchanged.
-DEMO_MUNICIPALITIES = [
-    MunicipalityRow(ags, name, DEMO_DISTRICT.key)
-    for ags, name in [
-        ("08115003", "Böblingen, Stadt"),
-        ("08115013", "Ehningen"),
-        ("08115015", "Gärtringen"),
-        ("08115021", "Herrenberg, Stadt"),
-        ("08115024", "Holzgerlingen, Stadt"),
-        ("08115028", "Leonberg, Stadt"),
-        ("08115029", "Magstadt"),
-        ("08115041", "Renningen, Stadt"),
-        ("08115045", "Sindelfingen, Stadt"),
-        ("08115050", "Weil der Stadt, Stadt"),
-    ]
-]
 DEMO_COORDINATOR = "koordination@demo.invalid"
 DEMO_TOPICS = ["service-bw", "DMS", "E-Rechnung", "OZG"]
 # (address, name, AGS, topics, status): .example is reserved and never receives mail.
@@ -50,8 +33,14 @@ DEMO_SUBSCRIBERS = [
 
 
 def seed_directory():
-    """The built-in sample of the district and some of its municipalities."""
-    write_directory([DEMO_DISTRICT], DEMO_MUNICIPALITIES)
+    """On an empty database the official directory and outlines shipped with the package; their ImportResult.
+
+    A directory that is there already stays as it is (None): it may be newer
+    than the shipped one.
+    """
+    if db.session.execute(select(District.key).limit(1)).first() is not None:
+        return None
+    return import_shipped_or_exit()
 
 
 def seed_subscribers():
@@ -128,23 +117,29 @@ def seed_coordinator():
 @click.command("demo")
 @directory_file_options
 @needs_schema
-def demo_command(districts_path, municipalities_path):
+def demo_command(districts_path, municipalities_path, boundary_paths):
     """Demodaten anlegen: Landkreis Böblingen mit Gemeinden und einem Koordinationskonto.
 
-    Mit --districts/--municipalities werden die amtlichen Listen eingelesen,
-    sonst eine eingebaute Auswahl von Gemeinden. Mehrfaches Ausführen ist
+    Mit --districts/--municipalities/--boundaries werden diese Dateien
+    eingelesen; sonst, wenn die Datenbank noch keine Kreise kennt, das
+    mitgelieferte amtliche Verzeichnis mit Umrissen. Mehrfaches Ausführen ist
     unschädlich.
     """
-    imported = None
-    if districts_path or municipalities_path:
-        imported = import_or_exit(districts_path, municipalities_path)
+    files_given = bool(districts_path or municipalities_path or boundary_paths)
+    if files_given:
+        imported = import_or_exit(districts_path, municipalities_path, boundary_paths)
     else:
-        seed_directory()
+        imported = seed_directory()
     district = db.session.execute(select(District).filter_by(key=DEMO_DISTRICT.key)).scalar_one_or_none()
     if district is None:
         db.session.rollback()
+        if files_given:
+            raise click.ClickException(_(
+                "Der Kreis %(key)s fehlt: er steht weder in den Dateien noch in der Datenbank.", key=DEMO_DISTRICT.key
+            ))
         raise click.ClickException(_(
-            "Der Kreis %(key)s fehlt: er steht weder in den Dateien noch in der Datenbank.", key=DEMO_DISTRICT.key
+            "Der Kreis %(key)s fehlt in der Datenbank; flask directory import liest das amtliche Verzeichnis ein.",
+            key=DEMO_DISTRICT.key,
         ))
     seed_subscribers()
     seed_events()

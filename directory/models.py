@@ -1,5 +1,5 @@
 """Districts (Kreise) and their municipalities (Gemeinden): the directory every package refers to."""
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.database import DistrictScoped
@@ -44,3 +44,25 @@ class Municipality(DistrictScoped, db.Model):
 
     def __repr__(self):
         return f"<Municipality {self.ags} {self.name}>"
+
+
+OUTLINE_KINDS = ("district", "municipality", "area")
+
+
+class Outline(db.Model):
+    """A map outline: a district, a municipality, or an unincorporated area (gemeindefreies Gebiet).
+
+    `key` is the Kreisschlüssel (5 digits) or the AGS (8 digits); `geometry`
+    a GeoJSON Polygon or MultiPolygon in WGS84, as text. Outlines are public
+    geodata, so they are not district-scoped.
+    """
+
+    __tablename__ = "outlines"
+
+    key: Mapped[str] = mapped_column(String(8), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(12))
+    district_key: Mapped[str] = mapped_column(String(5), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    geometry: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (CheckConstraint("kind IN ('district', 'municipality', 'area')", name="kind"),)

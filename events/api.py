@@ -11,7 +11,7 @@ from flask_smorest import Blueprint, abort
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from accounts.auth import editor_required, principal
+from accounts.auth import editor_required, personal_data_required, principal
 from core.api import paginated, require_token
 from core.database import load_or_404
 from core.extensions import db
@@ -242,7 +242,9 @@ class Cancel(MethodView):
 
 @blp.route("/events/<int:id>/registrations")
 class EventRegistrations(MethodView):
+    @personal_data_required
     @blp.arguments(RegistrationQueryArgsSchema, location="query")
+    @blp.alt_response(403, **FORBIDDEN)
     @blp.alt_response(404, **NOT_FOUND)
     @blp.response(200, RegistrationSchema(many=True))
     @blp.paginate()
@@ -266,6 +268,8 @@ class EventRegistrations(MethodView):
 
 @blp.route("/registrations/<int:id>", endpoint="registration")
 class RegistrationResource(MethodView):
+    @personal_data_required
+    @blp.alt_response(403, **FORBIDDEN)
     @blp.alt_response(404, **NOT_FOUND)
     @blp.response(200, RegistrationSchema)
     def get(self, id):

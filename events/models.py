@@ -146,7 +146,10 @@ class Slot(DistrictScoped, db.Model):
 
     event: Mapped[Event] = relationship(back_populates="slots")
 
-    __table_args__ = (UniqueConstraint("event_id", "starts_at"),)
+    __table_args__ = (
+        UniqueConstraint("event_id", "starts_at"),
+        Index("ix_event_slots_district_starts", "district_key", "starts_at"),
+    )
 
 
 class Registration(DistrictScoped, db.Model):
@@ -215,7 +218,7 @@ class EventMail(DistrictScoped, db.Model):
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
     registration_id: Mapped[int | None] = mapped_column(ForeignKey("registrations.id", ondelete="CASCADE"),
                                                         index=True)
-    subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"), index=True)
+    subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("subscribers.id", ondelete="SET NULL"), index=True)
     district_key: Mapped[str] = mapped_column(ForeignKey("districts.key"), index=True)
     municipality_ags: Mapped[str] = mapped_column(ForeignKey("municipalities.ags"), index=True)
     kind: Mapped[str] = mapped_column(String(12))
@@ -240,5 +243,8 @@ class EventMail(DistrictScoped, db.Model):
             "'reminder')", name="kind"),
         CheckConstraint("method IS NULL OR method IN ('REQUEST', 'CANCEL')", name="method"),
         CheckConstraint("status IN ('queued', 'sending', 'sent', 'deferred', 'failed', 'suppressed')", name="status"),
-        CheckConstraint("registration_id IS NOT NULL OR subscriber_id IS NOT NULL", name="recipient"),
+        # A sent mail outlives its recipient's erasure, as anonymous reach.
+        CheckConstraint("registration_id IS NOT NULL OR subscriber_id IS NOT NULL OR status = 'sent'",
+                        name="recipient"),
+        Index("ix_event_mails_district_sent", "district_key", "sent_at"),
     )

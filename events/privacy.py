@@ -6,7 +6,7 @@ subscriber). Erasure keeps each registration as anonymous reach: slot,
 status, attendance and municipality stay; address, name and the links to the
 person go.
 """
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 
 from core.extensions import db
 from events.models import Event, EventMail, Registration
@@ -40,6 +40,7 @@ def export_registrations(subscriber):
 
 
 def erase_registrations(subscriber):
+    _erase_invitations(subscriber)
     ids = db.session.execute(select(Registration.id).where(_of(subscriber))).scalars().all()
     if not ids:
         return
@@ -53,6 +54,20 @@ def erase_registrations(subscriber):
         .execution_options(synchronize_session=False)
     )
     db.session.flush()
+
+
+def _erase_invitations(subscriber):
+    """Office-hours invitations name only the subscriber: unsent ones go, sent ones stay as anonymous reach."""
+    db.session.execute(
+        delete(EventMail).where(EventMail.subscriber_id == subscriber.id, EventMail.registration_id.is_(None),
+                                EventMail.status != "sent")
+        .execution_options(synchronize_session=False)
+    )
+    db.session.execute(
+        update(EventMail).where(EventMail.subscriber_id == subscriber.id)
+        .values(subscriber_id=None, smtp_reply="", message_id=None)
+        .execution_options(synchronize_session=False)
+    )
 
 
 privacy.register("event_registrations", export_registrations, erase_registrations)

@@ -696,15 +696,3 @@ def seat_counts(event):
     ):
         counts[slot_id][status] = count
     return counts
-
-
-def municipalities_reached(district_key, event_id=None):
-    """{"registered": n, "attended": n}: the district's municipalities with a seat, and with someone there."""
-    query = select(func.count(func.distinct(Registration.municipality_ags))).where(
-        Registration.district_key == district_key)
-    if event_id is not None:
-        query = query.where(Registration.event_id == event_id)
-    return {
-        "registered": db.session.execute(query.where(Registration.status == "confirmed")).scalar_one(),
-        "attended": db.session.execute(query.where(Registration.attendance == "attended")).scalar_one(),
-    }

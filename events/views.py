@@ -3,7 +3,9 @@ publish, invite, cancel, remove a registration, check-in and the CSV export.
 
 Every page loads its district with `load_or_404` and an event by id *and*
 district key (a registration by id, event and district), so another
-district's rows answer 404. Viewers read; every change takes an editor.
+district's rows answer 404. Viewers see events with their seat and reach
+figures; the registrations (list, check-in, CSV) and every change take an
+editor.
 Services never commit: a view commits, then enqueues the sender of the mails
 the service queued (`events.jobs.enqueue_senders`). A refused change
 (`EventError`) is rolled back and shown, at its field where it names one.
@@ -23,7 +25,14 @@ from flask_babel import lazy_gettext, ngettext
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import contains_eager
 
-from accounts.auth import can_edit, editor_required, login_required, principal
+from accounts.auth import (
+    can_edit,
+    can_see_personal_data,
+    editor_required,
+    login_required,
+    personal_data_required,
+    principal,
+)
 from core.database import load_or_404
 from core.extensions import db
 from core.forms import show_error
@@ -274,13 +283,24 @@ def detail(key, id):
         event=event,
         audience_size=len(services.audience(event)) if event.status != "cancelled" else None,
         counts=services.seat_counts(event),
-        registrations=registrations_of(event),
-        reached=services.municipalities_reached(key, event.id),
+        registrations=registrations_of(event) if can_see_personal_data() else None,
+        reached=event_reach(event),
         municipality_total=len(district.municipalities),
         mails=mails,
         mails_total=sum(mails.values()),
         is_over=services.is_over(event),
     )
+
+
+def event_reach(event):
+    """Municipalities this event reached, from reach's one definition."""
+    from reach.definition import ATTENDED, EVENT, REGISTERED
+    from reach.services import offer_reach
+
+    figures = offer_reach(EVENT, event.id, event.district_key)
+    db.session.commit()  # the refreshed rollup
+    return {"reached": figures["reached"], "registered": figures["levels"].get(REGISTERED, 0),
+            "attended": figures["levels"].get(ATTENDED, 0)}
 
 
 def _refused(event, error):
@@ -394,7 +414,7 @@ def _checkin_url(event, slot):
 
 
 @bp.get("/d/<key>/events/<int:id>/checkin")
-@login_required
+@personal_data_required
 def checkin(key, id):
     district = load_or_404(District, key=key)
     event = _event_or_404(key, id)
@@ -432,7 +452,7 @@ def checkin_save(key, id):
 
 
 @bp.get("/d/<key>/events/<int:id>/registrations.csv")
-@login_required
+@personal_data_required
 def export(key, id):
     event = _event_or_404(key, id)
     data = csvio.export_registrations(event, registrations_of(event))

@@ -117,6 +117,7 @@ class Delivery(DistrictScoped, db.Model):
     __table_args__ = (
         UniqueConstraint("newsletter_id", "subscriber_id"),
         Index("ix_deliveries_due", "newsletter_id", "status", "next_attempt_at"),
+        Index("ix_deliveries_district_sent", "district_key", "sent_at"),
         CheckConstraint(
             "status IN ('queued', 'sending', 'sent', 'deferred', 'failed', 'bounced', 'suppressed')", name="status"
         ),
@@ -151,4 +152,7 @@ class TrackingEvent(DistrictScoped, db.Model):
 
     delivery: Mapped[Delivery] = relationship()
 
-    __table_args__ = (CheckConstraint("kind IN ('open', 'click')", name="kind"),)
+    __table_args__ = (
+        CheckConstraint("kind IN ('open', 'click')", name="kind"),
+        Index("ix_tracking_events_district_created", "district_key", "created_at"),
+    )

@@ -25,7 +25,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, redirect, request
-from sqlalchemy import and_, case, distinct, func, select, update
+from sqlalchemy import and_, case, func, select, update
 
 from core.database import set_district_scope
 from core.extensions import db
@@ -376,8 +376,9 @@ def newsletter_stats(newsletter):
       clicks, no human one); the two never overlap;
     - `clicks`: deliveries with at least one human click; `clicks_total`:
       human click events; `clicks_machine`: machine click events;
-    - `municipalities_reached`: municipalities with a delivery in status sent;
-    - `municipalities_opened`: municipalities with a human open or click;
+    - `municipalities_reached`: municipalities reached ("erreicht": a delivery sent, not bounced);
+    - `municipalities_opened`: municipalities actively reached ("aktiv erreicht": a human open or click);
+      both from `reach.services.offer_reach`, the one definition of reach;
     - `district_municipalities`: municipalities of the newsletter's district.
 
     Deliveries of erased subscribers count as before: the municipality is on
@@ -394,14 +395,14 @@ def newsletter_stats(newsletter):
     is_click = TrackingEvent.kind == "click"
     per_delivery = (
         select(
-            Delivery.municipality_ags.label("ags"),
             func.max(case((human, 1), else_=0)).label("human"),
             func.sum(case((and_(is_click, human), 1), else_=0)).label("human_clicks"),
             func.sum(case((and_(is_click, TrackingEvent.machine.is_(True)), 1), else_=0)).label("machine_clicks"),
         )
+        .select_from(Delivery)
         .join(TrackingEvent, TrackingEvent.delivery_id == Delivery.id)
         .where(Delivery.newsletter_id == newsletter.id)
-        .group_by(Delivery.id, Delivery.municipality_ags)
+        .group_by(Delivery.id)
         .subquery()
     )
     engaged = db.session.execute(
@@ -411,30 +412,27 @@ def newsletter_stats(newsletter):
             func.coalesce(func.sum(case((per_delivery.c.human_clicks > 0, 1), else_=0)), 0),
             func.coalesce(func.sum(per_delivery.c.human_clicks), 0),
             func.coalesce(func.sum(per_delivery.c.machine_clicks), 0),
-            func.count(distinct(case((per_delivery.c.human == 1, per_delivery.c.ags)))),
         )
     ).one()
-    opens_human, opened_at_all, clicked, clicks_total, clicks_machine, municipalities_opened = map(int, engaged)
+    opens_human, opened_at_all, clicked, clicks_total, clicks_machine = map(int, engaged)
 
-    reach = db.session.execute(
-        select(
-            select(func.count(distinct(Delivery.municipality_ags)))
-            .where(Delivery.newsletter_id == newsletter.id, Delivery.status == "sent")
-            .scalar_subquery(),
-            select(func.count()).select_from(Municipality)
-            .where(Municipality.district_key == newsletter.district_key)
-            .scalar_subquery(),
-        )
-    ).one()
+    from reach.definition import NEWSLETTER
+    from reach.services import offer_reach
+
+    # The municipality figures are reach's, defined once in reach/.
+    reach = offer_reach(NEWSLETTER, newsletter.id, newsletter.district_key)
+    district_municipalities = db.session.execute(
+        select(func.count()).select_from(Municipality).where(Municipality.district_key == newsletter.district_key)
+    ).scalar_one()
     stats.update(
         opens_human=opens_human,
         opens_machine=opened_at_all - opens_human,
         clicks=clicked,
         clicks_total=clicks_total,
         clicks_machine=clicks_machine,
-        municipalities_reached=int(reach[0]),
-        municipalities_opened=municipalities_opened,
-        district_municipalities=int(reach[1]),
+        municipalities_reached=reach["reached"],
+        municipalities_opened=reach["active"],
+        district_municipalities=district_municipalities,
     )
     return stats
 

@@ -1,9 +1,9 @@
-"""API: districts, their municipalities and subscriber lists (only the caller's districts)."""
+"""API: districts, their municipalities and subscriber lists (the caller's districts; lists not for viewers)."""
 from flask import request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
-from accounts.auth import editor_required
+from accounts.auth import editor_required, personal_data_required
 from core.api import paginated, require_token
 from core.database import load_or_404
 from core.extensions import db
@@ -94,7 +94,9 @@ def _filters(district_key, args):
 
 @blp.route("/districts/<string:key>/subscribers")
 class DistrictSubscribers(MethodView):
+    @personal_data_required
     @blp.arguments(SubscriberQueryArgsSchema, location="query")
+    @blp.alt_response(403, response="DEFAULT_ERROR", description="Nur Administration und Koordination")
     @blp.alt_response(404, response="DEFAULT_ERROR", description="Kreis unbekannt oder nicht freigegeben")
     @blp.response(200, SubscriberSchema(many=True))
     @blp.paginate()
@@ -150,6 +152,8 @@ class DistrictSubscribers(MethodView):
 
 @blp.route("/subscribers/<int:id>", endpoint="subscriber")
 class SubscriberResource(MethodView):
+    @personal_data_required
+    @blp.alt_response(403, response="DEFAULT_ERROR", description="Nur Administration und Koordination")
     @blp.alt_response(404, response="DEFAULT_ERROR", description="Unbekannt oder aus einem nicht freigegebenen Kreis")
     @blp.response(200, SubscriberSchema)
     def get(self, id):

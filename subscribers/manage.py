@@ -4,8 +4,9 @@ unsubscribe, erase, the person's data export, topics, and the embeddable form.
 Every page loads its district with `load_or_404`, and a subscriber or topic
 by id *and* district key, so the district scope answers 404 for another
 district's rows, and a row of an allowed district can not be reached
-through another allowed district's URL either. Viewers read; writes and the
-export of personal data take an editor.
+through another allowed district's URL either. Viewers see the figures
+(per municipality, per topic) and the embeddable form; the list, a person's
+page and every write take an editor (`personal_data_required`).
 """
 import json
 
@@ -23,13 +24,19 @@ from flask_babel import gettext as _
 from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
 
-from accounts.auth import can_edit, editor_required, login_required
+from accounts.auth import (
+    can_edit,
+    editor_required,
+    login_required,
+    personal_data_required,
+)
 from core.database import load_or_404
 from core.extensions import db
 from core.forms import show_error
 from core.paging import paginate
 from core.urls import external_url
 from directory.models import District
+from reach import services as reach_services
 from subscribers import privacy, services
 from subscribers.consent import (
     MAIL_CONSENT_VERSION,
@@ -81,7 +88,7 @@ def _commit_or_duplicate(form):
 
 
 @bp.get("/d/<key>/subscribers")
-@login_required
+@personal_data_required
 def subscribers(key):
     district = load_or_404(District, key=key)
     topics = services.district_topics(key)
@@ -101,7 +108,7 @@ def subscribers(key):
         filter_args=chosen,
         page=page,
         counts=services.status_counts(key),
-        reached=services.municipalities_reached(key),
+        reached=reach_services.listed_count(key),
         municipality_total=len(district.municipalities),
     )
 
@@ -115,7 +122,7 @@ def municipalities(key):
         "subscribers/manage/municipalities.html",
         district=district,
         coverage=coverage,
-        reached=sum(1 for _municipality, count in coverage if count),
+        reached=reach_services.listed_count(key),
         municipality_total=len(coverage),
     )
 
@@ -185,7 +192,7 @@ def _detail_page(district, subscriber, form=None):
 
 
 @bp.get("/d/<key>/subscribers/<int:id>")
-@login_required
+@personal_data_required
 def subscriber(key, id):
     district = load_or_404(District, key=key)
     return _detail_page(district, _subscriber_or_404(key, id))
@@ -271,7 +278,7 @@ def erase(key, id):
 
 
 @bp.get("/d/<key>/subscribers/<int:id>/export.json")
-@editor_required
+@personal_data_required
 def export_person(key, id):
     subscriber = _subscriber_or_404(key, id)
     body = json.dumps(privacy.export_subscriber(subscriber), ensure_ascii=False, indent=2)

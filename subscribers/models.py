@@ -6,6 +6,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     ForeignKey,
+    Index,
     String,
     Table,
     UniqueConstraint,
@@ -94,6 +95,7 @@ class Subscriber(DistrictScoped, db.Model):
 
     __table_args__ = (
         UniqueConstraint("district_key", "email_key"),
+        Index("ix_subscribers_status_municipality", "status", "municipality_ags"),
         CheckConstraint("status IN ('pending', 'active', 'unsubscribed', 'bounced', 'complained')", name="status"),
         CheckConstraint("consent_source IN ('form', 'import', 'api', 'admin')", name="consent_source"),
     )

@@ -20,7 +20,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 from limits import parse as parse_limit
-from sqlalchemy import distinct, func, or_, select
+from sqlalchemy import func, or_, select
 
 from core.extensions import db, limiter
 from directory.models import Municipality
@@ -471,15 +471,6 @@ def municipality_coverage(district_key):
         .order_by(Municipality.name)
     ).all()
     return [(municipality, count) for municipality, count in rows]
-
-
-def municipalities_reached(district_key):
-    """How many of the district's municipalities have at least one active subscriber."""
-    return db.session.execute(
-        select(func.count(distinct(Subscriber.municipality_ags))).where(
-            Subscriber.district_key == district_key, Subscriber.status == "active"
-        )
-    ).scalar_one()
 
 
 def sendable_subscribers(district_key, filters=None):

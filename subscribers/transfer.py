@@ -5,9 +5,8 @@ under a random id, bound to the uploader and the district), not in the
 session cookie, which is too small and only signed. Confirming parses it
 again, since the list may have changed since the preview.
 
-Importing needs an editor (coordinator or admin). The download is open to
-viewers of the district as well: they may read the list page, and the file
-holds nothing that page does not show.
+Both need an editor (coordinator or admin): the file holds names and
+addresses, which viewers do not see.
 """
 import re
 import secrets
@@ -31,7 +30,7 @@ from flask_wtf.file import FileField, FileRequired
 from sqlalchemy.exc import IntegrityError
 from wtforms import BooleanField
 
-from accounts.auth import editor_required, login_required, principal
+from accounts.auth import editor_required, personal_data_required, principal
 from core.database import load_or_404
 from core.extensions import db
 from core.queue import get_redis
@@ -156,7 +155,7 @@ def confirm(key, upload_id):
 
 
 @bp.get("/d/<key>/subscribers/export.csv")
-@login_required
+@personal_data_required
 def export(key):
     district = load_or_404(District, key=key)
     data = csvio.export_csv(district)

@@ -12,6 +12,8 @@ from accounts.services import coordinators_of
 from core.database import load_or_404
 from directory import services as directory_services
 from directory.models import District
+from reach import services as reach_services
+from reach.period import this_year
 from subscribers import services
 
 bp = Blueprint("subscribers", __name__)
@@ -61,5 +63,6 @@ def dashboard(key):
         coordinators=coordinators_of(district),
         municipalities=district.municipalities,
         status_counts=services.status_counts(district.key),
-        reached=services.municipalities_reached(district.key),
+        listed=reach_services.listed_count(district.key),
+        reach=reach_services.district_summary(district.key, this_year()),
     )

@@ -501,7 +501,7 @@ def test_another_districts_rows_are_404_before_the_body_is_validated(world, clie
     assert response.status_code == 200 and response.get_json() == []
 
 
-def test_viewer_reads_but_does_not_write(world, client, headers, viewer, make_event):
+def test_viewer_reads_events_but_no_registrations_and_does_not_write(world, client, headers, viewer, make_event):
     soon = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(hours=1)
     event = make_event(starts_at=soon)
     invite(client, headers, event.id)
@@ -509,8 +509,9 @@ def test_viewer_reads_but_does_not_write(world, client, headers, viewer, make_ev
     base = f"/api/v1/events/{event.id}"
     assert client.get(LIST, headers=viewer).status_code == 200
     assert client.get(base, headers=viewer).status_code == 200
-    assert client.get(f"{base}/registrations", headers=viewer).status_code == 200
-    assert client.get(f"/api/v1/registrations/{registration.id}", headers=viewer).status_code == 200
+    # Names and addresses: viewers see the seat counts of the event only.
+    assert client.get(f"{base}/registrations", headers=viewer).status_code == 403
+    assert client.get(f"/api/v1/registrations/{registration.id}", headers=viewer).status_code == 403
 
     assert client.post(LIST, json=workshop(), headers=viewer).status_code == 403
     assert client.post(LIST, json={}, headers=viewer).status_code == 403  # before the body is looked at

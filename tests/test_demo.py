@@ -1,4 +1,4 @@
-"""`flask demo`: a Landkreis Böblingen with municipalities and a coordinator, seeded once."""
+"""`flask demo`: the Landkreis Böblingen of the official directory, with its map and a coordinator, seeded once."""
 import re
 
 from sqlalchemy import func, select
@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from accounts.models import User
 from accounts.services import authenticate
 from core.extensions import db
-from directory.models import District, Municipality
+from directory.models import District, Municipality, Outline
 
 PASSWORD = re.compile(r"^Passwort: (\S+)$", re.MULTILINE)
 
@@ -20,7 +20,8 @@ def test_demo_seeds_boeblingen_and_a_coordinator_who_can_log_in(runner):
     result = runner.invoke(args=["demo"])
 
     assert result.exit_code == 0, result.output
-    assert "Landkreis Böblingen mit 10 Gemeinden" in result.output
+    assert "Landkreis Böblingen mit 26 Gemeinden" in result.output  # the shipped official directory
+    assert "Gemeindeumrisse: 1101 neu" in result.output
     assert "E-Mail: koordination@demo.invalid" in result.output
     password = PASSWORD.search(result.output).group(1)
     db.session.rollback()
@@ -32,12 +33,15 @@ def test_demo_seeds_boeblingen_and_a_coordinator_who_can_log_in(runner):
     assert names["08115045"] == "Sindelfingen, Stadt"
     assert names["08115021"] == "Herrenberg, Stadt"
     assert names["08115028"] == "Leonberg, Stadt"
+    from directory.services import outlines_for_district
+
+    assert {outline["key"] for outline in outlines_for_district("08115")} == set(names)  # a map for every one
 
 
 def test_second_run_changes_nothing_and_shows_no_password(runner):
     first = runner.invoke(args=["demo"])
     assert first.exit_code == 0, first.output
-    before = (count(District), count(Municipality), count(User))
+    before = (count(District), count(Municipality), count(Outline), count(User))
     hash_before = db.session.execute(select(User.password_hash)).scalar_one()
 
     second = runner.invoke(args=["demo"])
@@ -45,11 +49,12 @@ def test_second_run_changes_nothing_and_shows_no_password(runner):
     assert second.exit_code == 0, second.output
     assert "Die Demo gibt es bereits" in second.output
     assert not PASSWORD.search(second.output)
-    assert (count(District), count(Municipality), count(User)) == before == (1, 10, 1)
+    assert (count(District), count(Municipality), count(Outline), count(User)) == before == (44, 1101, 1147, 1)
+    assert "Gemeinden:" not in second.output  # an existing directory is left alone
     assert db.session.execute(select(User.password_hash)).scalar_one() == hash_before
 
 
-def test_builtin_sample_matches_the_official_list(runner, shared_data):
+def test_demo_keeps_an_existing_directory(runner, shared_data):
     imported = runner.invoke(args=["directory", "import", "--districts", str(shared_data / "bw_districts.csv"),
                                    "--municipalities", str(shared_data / "bw_municipalities.csv")])
     assert imported.exit_code == 0, imported.output
@@ -57,7 +62,7 @@ def test_builtin_sample_matches_the_official_list(runner, shared_data):
     result = runner.invoke(args=["demo"])
 
     assert result.exit_code == 0, result.output
-    assert (count(District), count(Municipality)) == (44, 1101)  # nothing added, no name differs
+    assert (count(District), count(Municipality), count(Outline)) == (44, 1101, 0)  # nothing added
     assert "Landkreis Böblingen mit 26 Gemeinden" in result.output
 
 
@@ -113,3 +118,11 @@ def test_demo_seeds_topics_and_subscribers_once(runner):
     counts = dict(db.session.execute(select(Subscriber.status, func.count()).group_by(Subscriber.status)).all())
     assert counts == {"active": 5, "pending": 1, "unsubscribed": 1}
     assert db.session.execute(select(func.count()).select_from(Topic)).scalar_one() == 4
+
+
+def test_demo_without_boeblingen_in_the_directory_names_the_import(runner, make_district):
+    make_district("08116", "Esslingen")
+    result = runner.invoke(args=["demo"])
+    assert result.exit_code == 1
+    assert "Der Kreis 08115 fehlt in der Datenbank; flask directory import" in result.output
+    assert (count(District), count(User)) == (1, 0)

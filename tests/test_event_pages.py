@@ -453,19 +453,21 @@ def test_csv_export_is_spreadsheet_safe(two_districts, coordinator, client, make
 # --- roles and districts ----------------------------------------------------------------------------
 
 
-def test_viewers_read_but_cannot_change(people, make_user, sign_in, client, make_event):
+def test_viewers_see_figures_but_no_registrations_and_cannot_change(people, make_user, sign_in, client, make_event):
     event = make_event()
     services.invite(event)
     db.session.commit()
     registration = registrations(event.id)[0]
     sign_in(make_user("leser@lrabb.de", role="viewer"))
-    for path in ("/d/08115/events", f"/d/08115/events/{event.id}", f"/d/08115/events/{event.id}/checkin",
-                 f"/d/08115/events/{event.id}/registrations.csv"):
+    for path in ("/d/08115/events", f"/d/08115/events/{event.id}"):
         assert client.get(path).status_code == 200, path
     detail = client.get(f"/d/08115/events/{event.id}").get_data(as_text=True)
     assert "Einladungen senden" not in detail and "Entfernen" not in detail
+    assert "Plätze" in detail and "Anna Beispiel" not in detail and "anna.beispiel@boeblingen.de" not in detail
+    assert "/checkin" not in detail and "registrations.csv" not in detail  # no link to a page they may not open
     assert "Neuer Workshop" not in client.get("/d/08115/events").get_data(as_text=True)
-    for path in ("/d/08115/events/new", f"/d/08115/events/{event.id}/edit", f"/d/08115/events/{event.id}/cancel"):
+    for path in ("/d/08115/events/new", f"/d/08115/events/{event.id}/edit", f"/d/08115/events/{event.id}/cancel",
+                 f"/d/08115/events/{event.id}/checkin", f"/d/08115/events/{event.id}/registrations.csv"):
         assert client.get(path).status_code == 403, path
     for path in ("/d/08115/events/new?kind=workshop", f"/d/08115/events/{event.id}/edit",
                  f"/d/08115/events/{event.id}/publish", f"/d/08115/events/{event.id}/invite",

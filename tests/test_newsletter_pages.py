@@ -379,7 +379,8 @@ def test_viewers_read_but_do_not_write(world, make_user, sign_in, client):
         assert client.get(url(newsletter, action)).status_code == 200, action
     page = client.get(url(newsletter)).get_data(as_text=True)
     assert "Jetzt senden" not in page and "Testversand" not in page
-    assert client.get("/d/08115/newsletters/manage").status_code == 200
+    listing = client.get("/d/08115/newsletters/manage")
+    assert listing.status_code == 200 and 'href="/d/08115/subscribers"' not in listing.get_data(as_text=True)
     assert client.get("/d/08115/newsletters/new").status_code == 403
     assert client.post("/d/08115/newsletters/new", data=form()).status_code == 403
     for action in ("edit", "send", "test", "schedule", "pause", "resume", "cancel"):

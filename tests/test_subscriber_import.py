@@ -513,7 +513,7 @@ def test_upload_ids_are_bound_to_user_and_district(district, make_user, client, 
 
 def test_download(district, make_subscriber, make_user, login):
     make_subscriber("anna@b.de", name="@Anna")
-    client = login(make_user(role="viewer"))
+    client = login(make_user())
 
     response = client.get("/d/08115/subscribers/export.csv")
 
@@ -526,8 +526,10 @@ def test_download(district, make_subscriber, make_user, login):
     assert rows[1][:2] == ["anna@b.de", "'@Anna"]
 
 
-def test_viewer_may_not_import(district, make_user, login):
+def test_viewer_may_neither_import_nor_download(district, make_user, login):
     client = login(make_user(role="viewer"))
+
+    assert client.get("/d/08115/subscribers/export.csv").status_code == 403  # names and addresses
 
     assert client.get("/d/08115/subscribers/import").status_code == 403
     assert upload(client, (HEADER + "a@b.de,,08115003,\n").encode()).status_code == 403

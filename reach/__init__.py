@@ -1,0 +1,1 @@
+"""Reach: which municipalities the offers reached, per district and statewide."""
