@@ -208,10 +208,12 @@ def slot_times(event):
     step = timedelta(minutes=event.slot_minutes)
     times = []
     for start in occurrences:
-        # Cut in wall-clock time, so a slot is 09:00–09:30 on both sides of a DST change.
-        begin = local(start)
+        # Each occurrence starts at its wall-clock time (09:00 on both sides of a
+        # DST change); within it, slots follow in elapsed time, so a night with
+        # a DST change gets no two slots at the same instant.
+        begin = local(start).astimezone(timezone.utc)
         for index in range(int(duration // step)):
-            slot_start = (begin + index * step).astimezone(timezone.utc)
+            slot_start = begin + index * step
             times.append((slot_start, slot_start + step))
     return times
 

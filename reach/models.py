@@ -13,6 +13,7 @@ database triggers write them in the same transaction as the raw change
 import datetime as dt
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     Column,
     Date,
@@ -83,6 +84,37 @@ class Rollup(DistrictScoped, db.Model):
         PrimaryKeyConstraint("tier", "start", "municipality_ags", "level", "channel"),
         Index("ix_reach_rollup_district", "district_key", "tier", "start"),
     )
+
+
+class MunicipalityBit(db.Model):
+    """A municipality's fixed bit in its district's masks (assigned once, never reused; ≤ 63 per district)."""
+
+    __tablename__ = "reach_bits"
+
+    municipality_ags: Mapped[str] = mapped_column(String(8), primary_key=True)
+    district_key: Mapped[str] = mapped_column(String(5), index=True)
+    bit: Mapped[int] = mapped_column(SmallInteger)
+
+
+class DistrictRollup(DistrictScoped, db.Model):
+    """The rollup summed per district: which of its municipalities had a touch (a bit mask), and the last day.
+
+    The state report reads these: 44 districts × levels × buckets rows
+    instead of one row per municipality, and a union of masks is exact
+    where a sum of counts would count a municipality twice.
+    """
+
+    __tablename__ = "reach_district_rollup"
+
+    tier: Mapped[int] = mapped_column(SmallInteger)
+    start: Mapped[dt.date] = mapped_column(Date)
+    district_key: Mapped[str] = mapped_column(String(5))
+    level: Mapped[int] = mapped_column(SmallInteger)
+    channel: Mapped[int] = mapped_column(SmallInteger)
+    mask: Mapped[int] = mapped_column(BigInteger)
+    last_day: Mapped[dt.date] = mapped_column(Date)
+
+    __table_args__ = (PrimaryKeyConstraint("tier", "start", "district_key", "level", "channel"),)
 
 
 class DirtyDay(db.Model):

@@ -14,16 +14,26 @@ back with its marks, which stay for the next one.
 """
 from datetime import date, timedelta
 
-from sqlalchemy import delete, func, insert, literal, select, text
+from sqlalchemy import BigInteger, delete, func, insert, literal, select, text
 
 from core.extensions import db
+from directory.models import Municipality
 from reach.definition import month_start, touch_sources, year_start
-from reach.models import DirtyDay, RefreshState, Rollup, Touch
+from reach.models import (
+    DirtyDay,
+    DistrictRollup,
+    MunicipalityBit,
+    RefreshState,
+    Rollup,
+    Touch,
+)
 from subscribers.models import utcnow
 
 DAY, MONTH, YEAR = 1, 2, 3
 ADVISORY_LOCK = 0x52454143  # "REAC": PostgreSQL advisory lock of the refresh
 TOUCH_COLUMNS = ("district_key", "municipality_ags", "level", "channel", "offer_id", "person", "day")
+DISTRICT_COLUMNS = ("tier", "start", "district_key", "level", "channel", "mask", "last_day")
+MAX_BIT = 62  # masks are signed 64-bit integers
 ROLLUP_COLUMNS = ("tier", "start", "municipality_ags", "level", "channel", "district_key", "first_day", "last_day",
                   "touches")
 
@@ -91,6 +101,49 @@ def _write_buckets(tier, district_key, first, last):
         func.min(Touch.day), func.max(Touch.day), func.count(),
     ).where(*conditions).group_by(start, Touch.municipality_ags, Touch.level, Touch.channel)
     db.session.execute(insert(Rollup).from_select(ROLLUP_COLUMNS, grouped))
+    _write_district_buckets(tier, district_key, first, last)
+
+
+def assign_bits(district_keys=None):
+    """Give every municipality without one the next free bit of its district (bits are never reused)."""
+    query = select(Municipality.ags, Municipality.district_key).outerjoin(
+        MunicipalityBit, MunicipalityBit.municipality_ags == Municipality.ags,
+    ).where(MunicipalityBit.bit.is_(None)).order_by(Municipality.ags)
+    if district_keys is not None:
+        query = query.where(Municipality.district_key.in_(sorted(district_keys)))
+    missing = db.session.execute(query).all()
+    if not missing:
+        return
+    used = dict(db.session.execute(
+        select(MunicipalityBit.district_key, func.max(MunicipalityBit.bit))
+        .where(MunicipalityBit.district_key.in_({key for _ags, key in missing}))
+        .group_by(MunicipalityBit.district_key)
+    ).all())
+    for ags, key in missing:
+        used[key] = used.get(key, -1) + 1
+        if used[key] > MAX_BIT:
+            raise RuntimeError(f"district {key} has more than {MAX_BIT + 1} municipalities; reach masks can not hold it")
+        db.session.add(MunicipalityBit(municipality_ags=ags, district_key=key, bit=used[key]))
+    db.session.flush()
+
+
+def _write_district_buckets(tier, district_key, first, last):
+    """The district masks of the rollup rows just written (same tier, range and district)."""
+    conditions = [Rollup.tier == tier, Rollup.start >= first, Rollup.start <= last]
+    own = [DistrictRollup.district_key == district_key] if district_key is not None else []
+    if district_key is not None:
+        conditions.append(Rollup.district_key == district_key)
+    db.session.execute(delete(DistrictRollup).where(
+        DistrictRollup.tier == tier, DistrictRollup.start >= first, DistrictRollup.start <= last, *own,
+    ).execution_options(synchronize_session=False))
+    # Each (municipality, level, channel) occurs once per bucket, so the sum of distinct bits is their union.
+    bit = literal(1, BigInteger).op("<<")(MunicipalityBit.bit)
+    grouped = select(
+        Rollup.tier, Rollup.start, Rollup.district_key, Rollup.level, Rollup.channel, func.sum(bit),
+        func.max(Rollup.last_day),
+    ).join(MunicipalityBit, MunicipalityBit.municipality_ags == Rollup.municipality_ags).where(*conditions).group_by(
+        Rollup.tier, Rollup.start, Rollup.district_key, Rollup.level, Rollup.channel)
+    db.session.execute(insert(DistrictRollup).from_select(DISTRICT_COLUMNS, grouped))
 
 
 def _recompute(district_key, first, last):
@@ -147,6 +200,7 @@ def refresh(district_keys=None):
     for district_key, utc_day in marks:
         # A UTC day holds the end of its own Berlin day and the start of the next.
         days_by_district.setdefault(district_key, set()).update({utc_day, utc_day + timedelta(days=1)})
+    assign_bits(sorted(days_by_district))
     for district_key, days in sorted(days_by_district.items()):
         for first, last in runs(days):
             _recompute(district_key, first, last)
@@ -160,8 +214,10 @@ def rebuild():
     if db.engine.dialect.name == "postgresql":
         db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK})
     db.session.execute(delete(DirtyDay))
+    db.session.execute(delete(DistrictRollup))
     db.session.execute(delete(Rollup))
     db.session.execute(delete(Touch))
+    assign_bits()
     _write_touches(None, None)
     bounds = db.session.execute(select(func.min(Touch.day), func.max(Touch.day))).one()
     if bounds[0] is not None:

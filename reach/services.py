@@ -31,7 +31,7 @@ from reach.definition import (
     touch_sources,
     utc_bounds,
 )
-from reach.models import Rollup, Touch, contact_topics
+from reach.models import DistrictRollup, Rollup, Touch, contact_topics
 from subscribers.models import Subscriber, Topic
 
 ACTIVE_STATES = ("active",)
@@ -128,20 +128,21 @@ def topic_offers(topic_name):
     )
 
 
-def _bucket_condition(first, last):
+def _bucket_condition(model, first, last):
+    """Rows of `model` (Rollup or DistrictRollup) in the fewest buckets that cover first … last exactly."""
     parts = []
     for tier, ranges in rollup.decompose(first, last).items():
         if not ranges:
             continue
         if tier == rollup.DAY:
-            parts.append(and_(Rollup.tier == tier, or_(*(Rollup.start.between(a, b) for a, b in ranges))))
+            parts.append(and_(model.tier == tier, or_(*(model.start.between(a, b) for a, b in ranges))))
         else:
-            parts.append(and_(Rollup.tier == tier, Rollup.start.in_([a for a, _b in ranges])))
+            parts.append(and_(model.tier == tier, model.start.in_([a for a, _b in ranges])))
     return or_(*parts)
 
 
 def _from_rollup(filters, district_keys):
-    conditions = [_bucket_condition(filters.first, filters.last)]
+    conditions = [_bucket_condition(Rollup, filters.first, filters.last)]
     if filters.channels:
         conditions.append(Rollup.channel.in_(sorted(filters.channel_numbers)))
     if district_keys is not None:
@@ -208,17 +209,19 @@ def listed(last_day, district_keys=None):
 
     Active then: active now and subscribed before, or left the list only
     afterwards (the status change is later than the day). Erased people are
-    gone and count nowhere.
+    gone and count nowhere. One EXISTS per municipality: it stops at the
+    first such subscriber (index on status and municipality).
     """
     _, end = utc_bounds(last_day, last_day)
     joined = func.coalesce(Subscriber.consent_confirmed_at, Subscriber.created_at)
-    query = select(Subscriber.municipality_ags).where(
-        joined < end,
-        or_(Subscriber.status.in_(ACTIVE_STATES),
-            and_(Subscriber.status.in_(LEFT_STATES), Subscriber.status_changed_at >= end)),
-    ).distinct()
+    someone = select(Subscriber.id).where(
+        Subscriber.municipality_ags == Municipality.ags,
+        or_(and_(Subscriber.status.in_(ACTIVE_STATES), joined < end),
+            and_(Subscriber.status.in_(LEFT_STATES), Subscriber.status_changed_at >= end, joined < end)),
+    ).exists()
+    query = select(Municipality.ags).where(someone)
     if district_keys is not None:
-        query = query.where(Subscriber.district_key.in_(district_keys))
+        query = query.where(Municipality.district_key.in_(district_keys))
     return set(db.session.execute(query).scalars())
 
 
@@ -332,19 +335,56 @@ def state_report(filters, district_keys=None, source="rollup"):
         select(Municipality.district_key, func.count()).where(Municipality.district_key.in_(keys))
         .group_by(Municipality.district_key)
     ).all())
-    municipality_cells = cells(filters, district_keys, source)
-    listed_set = listed(filters.last, district_keys)
+    listed_by_district = {}
+    for ags in listed(filters.last, district_keys):
+        listed_by_district.setdefault(ags[:5], set()).add(ags)
     levels = levels_for(filters.channel_numbers)
-    by_district = {}
-    for ags, by_level in municipality_cells.items():
-        by_district.setdefault(ags[:5], {})[ags] = by_level
-    lines = []
-    for district in districts:
-        own_listed = {ags for ags in listed_set if ags[:5] == district.key}
-        lines.append(DistrictLine(district, summarise(by_district.get(district.key, {}),
-                                                      totals.get(district.key, 0), own_listed, levels)))
+    if source == "rollup" and not filters.topic:
+        summaries = _district_summaries(filters, district_keys, totals, listed_by_district, levels)
+    else:
+        by_district = {}
+        for ags, by_level in cells(filters, district_keys, source).items():
+            by_district.setdefault(ags[:5], {})[ags] = by_level
+        summaries = {key: summarise(own, totals.get(key, 0), listed_by_district.get(key, set()), levels)
+                     for key, own in by_district.items()}
+    lines = [DistrictLine(district, summaries.get(district.key) or summarise(
+        {}, totals.get(district.key, 0), listed_by_district.get(district.key, set()), levels)) for district in districts]
     state = _add_up([line.summary for line in lines], levels)
     return StateReport(filters, state, lines, levels, rollup.last_refreshed())
+
+
+def _district_summaries(filters, district_keys, totals, listed_by_district, levels):
+    """Each district's summary from its masks: a municipality counts once however many buckets it is in."""
+    conditions = [_bucket_condition(DistrictRollup, filters.first, filters.last)]
+    if filters.channels:
+        conditions.append(DistrictRollup.channel.in_(sorted(filters.channel_numbers)))
+    if district_keys is not None:
+        conditions.append(DistrictRollup.district_key.in_(district_keys))
+    masks, lasts = {}, {}
+    for key, level, mask, last in db.session.execute(
+        select(DistrictRollup.district_key, DistrictRollup.level, DistrictRollup.mask, DistrictRollup.last_day)
+        .where(*conditions)
+    ):
+        own = masks.setdefault(key, {})
+        own[level] = own.get(level, 0) | mask
+        lasts[key] = max(lasts.get(key, last), last)
+    summaries = {}
+    for key, own in masks.items():
+        summary = Summary(total=totals.get(key, 0), listed=len(listed_by_district.get(key, ())),
+                          ladder=dict.fromkeys(levels, 0), last=_as_date(lasts[key]))
+        for level, mask in own.items():
+            summary.ladder[level] = mask.bit_count()
+        summary.reached = _union(own, REACHED).bit_count()
+        summary.active = _union(own, ACTIVE).bit_count()
+        summaries[key] = summary
+    return summaries
+
+
+def _union(masks, levels):
+    union = 0
+    for level in levels:
+        union |= masks.get(level, 0)
+    return union
 
 
 def _add_up(summaries, levels):

@@ -145,3 +145,16 @@ def test_capacity_can_not_drop_below_the_seats_taken(busy_app, crowd):
     services.update_event(event, data)
     db.session.commit()
     assert event.slots[0].capacity == 30
+
+
+def test_office_hours_across_the_spring_forward_night_get_distinct_slots(make_district, make_event):
+    """00:30–02:30 UTC on 28 March 2027 spans the hour that does not exist in Berlin (02:00–03:00)."""
+    from datetime import datetime, timezone
+
+    make_district(municipalities=[("08115003", "Böblingen, Stadt")])
+    event = make_event(kind="office_hours", starts_at=datetime(2027, 3, 28, 0, 30, tzinfo=timezone.utc), hours=2,
+                       rrule="FREQ=WEEKLY;COUNT=2", slot_minutes=30)
+    starts = [slot.starts_at for slot in event.slots]
+    assert len(starts) == len(set(starts)) == 8
+    first_night = [slot for slot in event.slots if slot.starts_at.day == 28]
+    assert [(s.ends_at - s.starts_at).seconds for s in first_night] == [1800] * 4

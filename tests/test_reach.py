@@ -9,8 +9,8 @@ import pytest
 from core.extensions import db
 from reach import rollup, services
 from reach.definition import ATTENDED, CLICKED, CONTACTED, DELIVERED, OPENED, REGISTERED
-from reach.period import Filters, FilterError, from_api_args, from_page_args
-from tests.reach_history import A, B, C, D, E1, E2, build_known_history
+from reach.period import FilterError, Filters, from_api_args, from_page_args
+from tests.reach_history import A, B, C, D, build_known_history
 
 TODAY = date(2026, 12, 1)
 YEAR = Filters(date(2026, 1, 1), TODAY)

@@ -69,6 +69,25 @@ def upgrade():
     with op.batch_alter_table('reach_rollup', schema=None) as batch_op:
         batch_op.create_index('ix_reach_rollup_district', ['district_key', 'tier', 'start'], unique=False)
 
+    op.create_table('reach_bits',
+    sa.Column('municipality_ags', sa.String(length=8), nullable=False),
+    sa.Column('district_key', sa.String(length=5), nullable=False),
+    sa.Column('bit', sa.SmallInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('municipality_ags', name=op.f('pk_reach_bits'))
+    )
+    with op.batch_alter_table('reach_bits', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_reach_bits_district_key'), ['district_key'], unique=False)
+
+    op.create_table('reach_district_rollup',
+    sa.Column('tier', sa.SmallInteger(), nullable=False),
+    sa.Column('start', sa.Date(), nullable=False),
+    sa.Column('district_key', sa.String(length=5), nullable=False),
+    sa.Column('level', sa.SmallInteger(), nullable=False),
+    sa.Column('channel', sa.SmallInteger(), nullable=False),
+    sa.Column('mask', sa.BigInteger(), nullable=False),
+    sa.Column('last_day', sa.Date(), nullable=False),
+    sa.PrimaryKeyConstraint('tier', 'start', 'district_key', 'level', 'channel', name=op.f('pk_reach_district_rollup'))
+    )
     op.create_table('reach_dirty',
     sa.Column('district_key', sa.String(length=5), nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
@@ -158,6 +177,8 @@ def downgrade():
     op.drop_table('contacts')
     op.drop_table('reach_state')
     op.drop_table('reach_dirty')
+    op.drop_table('reach_district_rollup')
+    op.drop_table('reach_bits')
     op.drop_table('reach_rollup')
     op.drop_table('reach_touches')
     op.drop_table('outlines')
