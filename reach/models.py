@@ -32,6 +32,8 @@ from core.extensions import db
 from directory.models import Municipality
 from subscribers.models import Topic, utcnow
 
+# Tables derived from the other packages' rows (rebuilt by `flask reach rebuild`): a cache, not data.
+DERIVED_TABLES = ("reach_touches", "reach_rollup", "reach_district_rollup", "reach_bits", "reach_dirty", "reach_state")
 CONTACT_KINDS = ("vor_ort", "telefon", "video", "email", "veranstaltung_extern", "sonstiges")
 
 

@@ -20,10 +20,11 @@ from werkzeug.routing import AnyConverter
 
 from core.extensions import db
 from events.models import Registration
+from reach.models import DERIVED_TABLES
 
 # Blueprints whose routes belong to one district. `public` is left out on
 # purpose: its pages serve whoever holds a signed link (tested on their own).
-SCOPED_BLUEPRINTS = {"subscribers", "manage", "transfer", "newsletters", "events"}
+SCOPED_BLUEPRINTS = {"subscribers", "manage", "transfer", "newsletters", "events", "contacts", "reach"}
 API_PREFIX = "/api/v1/"
 # Route arguments that name a row; a route with one of them is checked with a real foreign id.
 ROW_ARGUMENTS = {"id", "topic_id", "upload_id", "registration_id", "slot_id", "event_id"}
@@ -84,6 +85,10 @@ def build(rule, values):
             arguments[name] = values["id"]
         elif name in ("topic_id", "event_id", "registration_id", "slot_id"):
             arguments[name] = values[name]
+        elif isinstance(rule._converters.get(name), AnyConverter):
+            arguments[name] = sorted(rule._converters[name].items)[0]  # e.g. the export's file type
+        elif name == "ags":
+            arguments[name] = values["key"] + "003"  # a municipality of that district
         else:
             arguments[name] = "0" * 8
     return rule.build(arguments, append_unknown=False)[1]
@@ -252,7 +257,7 @@ PERSONAL_STRINGS = [text.lower() for people in PEOPLE.values() for person in peo
 
 # Reach's tables are derived from the other packages' rows and brought up to
 # date when read: a cache, not a change.
-DERIVED = ("reach_touches", "reach_rollup", "reach_dirty", "reach_state")
+DERIVED = DERIVED_TABLES
 
 
 def plain_rule(rule):
