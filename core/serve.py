@@ -24,6 +24,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 
 from core.database import apply_migrations
+from core.web_server import gunicorn_options
 from core.extensions import ROOT, db
 
 STOP_TIMEOUT = 15.0
@@ -220,15 +221,6 @@ def show_admin(email, password):
     click.echo(rule)
 
 
-def gunicorn_extra_options():
-    from importlib.metadata import version
-
-    major = int(version("gunicorn").split(".")[0])
-    # gunicorn 27 opens a control socket at one fixed path in $HOME, which a
-    # second instance (another checkout, the test suite) would take over.
-    return ["--no-control-socket"] if major >= 27 else []
-
-
 def bracket(host):
     return f"[{host}]" if ":" in host else host
 
@@ -369,7 +361,7 @@ class Supervisor:
             "--workers", str(self.web_workers),
             "--graceful-timeout", str(GUNICORN_GRACEFUL_TIMEOUT),
             "--access-logfile", "-",
-            *gunicorn_extra_options(),
+            *gunicorn_options(),
             "app:create_app()",
         ]
         self.web = Child(_("Webserver"), gunicorn, env)
