@@ -32,6 +32,16 @@ def env_int(name, default):
         raise ConfigError(f"{name} must be a whole number, not {value!r}") from None
 
 
+def env_float(name, default):
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {value!r}") from None
+
+
 def env_date(name, default):
     value = os.environ.get(name)
     if value is None or value.strip() == "":
@@ -116,8 +126,32 @@ def from_environment(instance_path):
         "SEND_MAX_ATTEMPTS": env_int("SEND_MAX_ATTEMPTS", 6),
         "SEND_RETRY_BASE_SECONDS": env_int("SEND_RETRY_BASE_SECONDS", 60),
         "SEND_RETRY_MAX_SECONDS": env_int("SEND_RETRY_MAX_SECONDS", 3600),
+        # Connection faults (core/pipeline.py): a dropped session, a timeout or
+        # a 421 is not the recipient's fault. The job reconnects after 0, then
+        # BACKOFF, doubling up to BACKOFF_MAX seconds, and retries the mail;
+        # after GIVE_UP seconds without a working session it gives its rows
+        # back and stops. A mail that loses the session MAIL_CUTS times in a
+        # row counts an attempt after all (a message the server cannot take).
+        "SEND_SMTP_TIMEOUT_SECONDS": env_float("SEND_SMTP_TIMEOUT_SECONDS", 30.0),
+        "SEND_RECONNECT_BACKOFF_SECONDS": env_float("SEND_RECONNECT_BACKOFF_SECONDS", 0.25),
+        "SEND_RECONNECT_BACKOFF_MAX_SECONDS": env_float("SEND_RECONNECT_BACKOFF_MAX_SECONDS", 2.0),
+        "SEND_RECONNECT_GIVE_UP_SECONDS": env_float("SEND_RECONNECT_GIVE_UP_SECONDS", 60.0),
+        "SEND_RECONNECT_MAIL_CUTS": env_int("SEND_RECONNECT_MAIL_CUTS", 5),
         "RECONCILE_INTERVAL": env_int("RECONCILE_INTERVAL", 15),
+        # `flask serve` (core/serve.py): seconds a stop (SIGTERM, Ctrl-C) waits
+        # for the web server and the workers before it kills them. A running
+        # send finishes the mail in flight, gives its unsent rows back and
+        # ends within a few seconds; other jobs may need longer.
+        "SERVE_STOP_TIMEOUT": env_int("SERVE_STOP_TIMEOUT", 30),
         "MACHINE_OPEN_SECONDS": env_int("MACHINE_OPEN_SECONDS", 10),
+        # Tracking (newsletter/tracking.py): hits of one delivery, kind and link
+        # within this many seconds are counted on one row (at most a day).
+        "TRACKING_WINDOW_SECONDS": env_int("TRACKING_WINDOW_SECONDS", 3600),
+        # Hits counted per delivery (its token: per kind, link and window) and
+        # per client address; beyond them the pixel and the redirect answer as
+        # always but count nothing.
+        "TRACKING_TOKEN_HITS_PER_WINDOW": env_int("TRACKING_TOKEN_HITS_PER_WINDOW", 100),
+        "TRACKING_ADDRESS_RATE_LIMIT": env.get("TRACKING_ADDRESS_RATE_LIMIT") or "1200 per minute",
         # Reach (reach/): where "seit Programmstart" begins, and the fewest
         # people a per-municipality figure of what people did may stand for
         # in what viewers see (smaller cells show ".").
@@ -138,6 +172,10 @@ def from_environment(instance_path):
         # trusted; rate limits key on the client address, not the proxy's.
         "TRUSTED_PROXIES": env_int("TRUSTED_PROXIES", 0),
         "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT") or "10 per minute;50 per hour",
+        # Sign-ins end on the server (accounts/sessions.py): after this long
+        # without a request, and this long after the login at the latest.
+        "SESSION_IDLE_SECONDS": env_int("SESSION_IDLE_SECONDS", 8 * 3600),
+        "SESSION_MAX_SECONDS": env_int("SESSION_MAX_SECONDS", 24 * 3600),
         "BABEL_DEFAULT_LOCALE": "de",
         "BABEL_DEFAULT_TIMEZONE": "Europe/Berlin",
         "LANGUAGES": ["de", "en"],

@@ -1,11 +1,15 @@
-"""Liveness of the parts the service needs: database, Redis, RQ workers."""
+"""Liveness of the parts the service needs: database, Redis, RQ workers.
+
+A worker counts only while its heartbeat is fresh (`core.queue.live_workers`):
+Redis keeps the key of a killed worker for a while, and a Redis restarted
+from its data file brings back keys of workers that are long gone.
+"""
 import logging
 
-from rq import Worker
 from sqlalchemy import text
 
 from core.extensions import db
-from core.queue import get_redis
+from core.queue import get_redis_probe, live_workers
 
 log = logging.getLogger(__name__)
 
@@ -20,9 +24,9 @@ def check():
         report["database"] = "error"
         db.session.rollback()
     try:
-        connection = get_redis()
+        connection = get_redis_probe()
         connection.ping()
-        report["workers"] = Worker.count(connection=connection)
+        report["workers"] = len(live_workers(connection))
     except Exception as exc:
         log.warning("health: redis unreachable: %s", exc)
         report["redis"] = "error"

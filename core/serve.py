@@ -4,9 +4,19 @@ A small supervisor so that a fresh checkout runs with one command and nothing
 else installed. Larger installations run gunicorn and `worker.py` under
 systemd or a container platform instead; this module adds no behaviour they
 would miss.
+
+One `flask serve` per instance folder: it holds `serve.lock` there for its
+whole life, and a second start on the same folder refuses. Without REDIS_URL
+it owns the embedded Redis (`core.queue.EmbeddedRedis`, under its own lock),
+watches it like the other children and restarts it with back-off when it
+dies; the workers and web processes wait for it meanwhile. On a stop the web
+server and the workers get SIGTERM first (a running send finishes the mail in
+flight and gives its rows back), up to SERVE_STOP_TIMEOUT seconds; Redis is
+stopped last.
 """
 import ctypes
 import errno
+import fcntl
 import functools
 import os
 import signal
@@ -27,13 +37,17 @@ from core.database import apply_migrations
 from core.web_server import gunicorn_options
 from core.extensions import ROOT, db
 
-STOP_TIMEOUT = 15.0
-# Below STOP_TIMEOUT, so gunicorn finishes its requests before we kill anything.
+# gunicorn finishes its requests within this, and within SERVE_STOP_TIMEOUT.
 GUNICORN_GRACEFUL_TIMEOUT = 10
 STARTUP_TIMEOUT = 60.0
 TICK = 0.2
 TREE_REFRESH = 1.0
 RESTART_DELAYS = (1, 2, 5, 10, 30)
+# Redis is restarted at once: every other process waits for it.
+REDIS_RESTART_DELAYS = (0.2, 1, 2, 5, 10, 30)
+# How long to wait for the embedded Redis that another process is starting or stopping.
+REDIS_HANDOVER_TIMEOUT = 15.0
+SERVE_LOCK_FILE = "serve.lock"
 # A worker that ran this long before dying starts over at the shortest delay.
 STABLE_AFTER = 60.0
 PR_SET_PDEATHSIG = 1
@@ -172,6 +186,133 @@ class Child:
         self.tree = {}
 
 
+def restart_delay(delays, failures):
+    return delays[min(failures, len(delays)) - 1]
+
+
+class EmbeddedRedisKeeper:
+    """The embedded Redis under supervision.
+
+    Normally started here and restarted with back-off when it dies. If
+    another process owns it (a one-off command started it before), it is
+    used as it is and taken over as soon as that owner has stopped it.
+    """
+
+    def __init__(self, server):
+        self.server = server
+        self.shared = False
+        self.failures = 0
+        self.started_at = 0.0
+        self.restart_at = None
+        self.next_check = 0.0
+
+    def start(self):
+        from core.queue import EmbeddedRedisBusy
+
+        deadline = time.monotonic() + REDIS_HANDOVER_TIMEOUT
+        while not self.server.acquire():
+            if self.server.is_running():
+                self.shared = True
+                click.echo(_("Das eingebettete Redis läuft bereits und wird mitbenutzt."))
+                return
+            if time.monotonic() > deadline:
+                raise ServeError(
+                    _(
+                        "Das eingebettete Redis wird von einem anderen Prozess verwaltet (Sperrdatei %(path)s), "
+                        "antwortet aber nicht.",
+                        path=self.server.lock_path,
+                    )
+                )
+            time.sleep(TICK)  # its owner is starting or stopping it
+        try:
+            self._spawn()
+        except EmbeddedRedisBusy:
+            self.server.release()
+            self.shared = True
+            click.echo(_("Das eingebettete Redis läuft bereits und wird mitbenutzt."))
+        except RuntimeError as exc:
+            self.server.release()
+            raise ServeError(_("Das eingebettete Redis startet nicht: %(error)s", error=exc)) from None
+
+    def _spawn(self):
+        self.restart_at = None
+        self.server.spawn()
+        self.started_at = time.monotonic()
+
+    def watch(self):
+        """Called every tick: restart a dead server, take over a shared one whose owner left."""
+        now = time.monotonic()
+        if self.shared:
+            if now < self.next_check:
+                return
+            self.next_check = now + TREE_REFRESH
+            if self.server.is_running() or not self.server.acquire():
+                return
+            self.shared = False
+            click.echo(_("Das eingebettete Redis wurde von seinem Besitzer beendet und wird jetzt hier gestartet."),
+                       err=True)
+            self.failures = 0
+            self.restart_at = now
+        elif self.server.process_alive():
+            return
+        if self.restart_at is None:
+            self.failures = 1 if now - self.started_at >= STABLE_AFTER else self.failures + 1
+            delay = restart_delay(REDIS_RESTART_DELAYS, self.failures)
+            click.echo(
+                _(
+                    "Das eingebettete Redis wurde unerwartet beendet (Code %(code)s); Neustart in %(delay)s s.",
+                    code=self.server.process.returncode,
+                    delay=delay,
+                ),
+                err=True,
+            )
+            self.restart_at = now + delay
+        if now >= self.restart_at:
+            try:
+                self._spawn()
+            except RuntimeError as exc:
+                click.echo(_("Das eingebettete Redis startet nicht: %(error)s", error=exc), err=True)
+                self.started_at = time.monotonic()
+                self.restart_at = None  # counts as one more failure on the next tick
+
+    def stop(self):
+        if not self.shared:
+            self.server.stop()  # SIGTERM: Redis saves its data file; then the lock is released
+
+
+class InstanceLock:
+    """`flask serve`'s lock on its instance folder, held for the life of the process."""
+
+    def __init__(self, instance_path):
+        self.path = os.path.join(instance_path, SERVE_LOCK_FILE)
+        self.fd = None
+
+    def acquire(self):
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise ServeError(
+                _(
+                    "Für den Instanzordner %(path)s läuft bereits „flask serve“ (Prozess %(pid)s). "
+                    "Ein zweiter Start ist nicht möglich: den laufenden Dienst verwenden oder ihn zuerst beenden.",
+                    path=os.path.dirname(self.path),
+                    pid=owner,
+                )
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self.fd = fd
+
+    def release(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
 # --- checks before anything starts ----------------------------------------
 
 
@@ -256,7 +397,9 @@ class Supervisor:
         self.port = port
         self.worker_count = workers
         self.web_workers = web_workers
-        self.redis = None  # the embedded server we started, stopped last
+        self.redis = None  # the embedded server's keeper, stopped last
+        self.stop_timeout = max(1, app.config["SERVE_STOP_TIMEOUT"])
+        self.lock = InstanceLock(app.instance_path)
         self.web = None
         self.workers = []
         self.stop_requested = False
@@ -269,27 +412,36 @@ class Supervisor:
 
     def run(self):
         """Start everything, supervise until a stop signal; returns the exit code."""
-        check_port(self.host, self.port)
-        apply_migrations()
-        admin = ensure_admin()
-        # The children open their own connections; the supervisor keeps none.
-        db.session.remove()
-        db.engine.dispose()
-        if admin:
-            show_admin(*admin)
-        self._install_signal_handlers()
+        from core.queue import get_redis
+
+        self.lock.acquire()
         try:
-            self._start_redis()
-            if self.stop_requested:
-                return 0
-            self._start_children()
-            if not self._wait_for_web():
-                return 0
-            click.echo(_("Läuft auf %(url)s – Strg+C beendet.", url=self.url))
-            return self._supervise()
+            # Whatever touches Redis in this process only connects: the embedded
+            # server is started by the keeper below, under its lock.
+            get_redis(self.app, start=False)
+            check_port(self.host, self.port)
+            apply_migrations()
+            admin = ensure_admin()
+            # The children open their own connections; the supervisor keeps none.
+            db.session.remove()
+            db.engine.dispose()
+            if admin:
+                show_admin(*admin)
+            self._install_signal_handlers()
+            try:
+                self._start_redis()
+                if self.stop_requested:
+                    return 0
+                self._start_children()
+                if not self._wait_for_web():
+                    return 0
+                click.echo(_("Läuft auf %(url)s – Strg+C beendet.", url=self.url))
+                return self._supervise()
+            finally:
+                self._shutdown()
+                self._restore_signal_handlers()
         finally:
-            self._shutdown()
-            self._restore_signal_handlers()
+            self.lock.release()
 
     # signals
 
@@ -313,17 +465,10 @@ class Supervisor:
         from core.queue import EmbeddedRedis, get_redis
 
         if self.app.config.get("REDIS_URL"):
-            self._check_external_redis(get_redis(self.app))
+            self._check_external_redis(get_redis(self.app, start=False))
             return
-        server = EmbeddedRedis(self.app.instance_path)
-        if server.is_running():
-            # Someone else (an earlier `flask serve`, a CLI command) owns it.
-            click.echo(_("Das eingebettete Redis läuft bereits und wird mitbenutzt."))
-            return
-        try:
-            self.redis = server.start()
-        except RuntimeError as exc:
-            raise ServeError(_("Das eingebettete Redis startet nicht: %(error)s", error=exc)) from None
+        self.redis = EmbeddedRedisKeeper(EmbeddedRedis(self.app.instance_path))
+        self.redis.start()
 
     @staticmethod
     def _check_external_redis(connection):
@@ -359,7 +504,7 @@ class Supervisor:
             sys.executable, "-m", "gunicorn",
             "--bind", f"{bracket(self.host)}:{self.port}",
             "--workers", str(self.web_workers),
-            "--graceful-timeout", str(GUNICORN_GRACEFUL_TIMEOUT),
+            "--graceful-timeout", str(min(GUNICORN_GRACEFUL_TIMEOUT, max(1, int(self.stop_timeout) - 1))),
             "--access-logfile", "-",
             *gunicorn_options(),
             "app:create_app()",
@@ -372,6 +517,7 @@ class Supervisor:
         probe = f"http://{bracket(probe_host(self.host))}:{self.port}/healthz"
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while not self.stop_requested:
+            self._watch_redis()
             if not self.web.running():
                 raise ServeError(
                     _(
@@ -400,6 +546,7 @@ class Supervisor:
                     err=True,
                 )
                 return 1
+            self._watch_redis()
             for worker in self.workers:
                 self._keep_alive(worker)
             if time.monotonic() >= next_refresh:
@@ -416,7 +563,7 @@ class Supervisor:
             # Its scheduler process or work horse may have outlived it.
             worker.kill()
             worker.failures = 1 if now - worker.started_at >= STABLE_AFTER else worker.failures + 1
-            delay = RESTART_DELAYS[min(worker.failures, len(RESTART_DELAYS)) - 1]
+            delay = restart_delay(RESTART_DELAYS, worker.failures)
             click.echo(
                 _(
                     "%(name)s wurde unerwartet beendet (Code %(code)s); Neustart in %(delay)d s.",
@@ -429,6 +576,10 @@ class Supervisor:
             worker.restart_at = now + delay
         elif now >= worker.restart_at:
             worker.start()
+
+    def _watch_redis(self):
+        if self.redis is not None:
+            self.redis.watch()
 
     def _children(self):
         return [child for child in [self.web, *self.workers] if child is not None and child.process is not None]
@@ -447,11 +598,14 @@ class Supervisor:
             self._remember_trees()
             for child in children:
                 child.terminate()
-            # RQ's warm shutdown lets a running job finish; gunicorn finishes
-            # its requests. Both are bounded by STOP_TIMEOUT.
-            deadline = time.monotonic() + STOP_TIMEOUT
+            # RQ's warm shutdown asks a running job to stop (a send finishes
+            # the mail in flight and gives its rows back); gunicorn finishes
+            # its requests. Both are bounded by SERVE_STOP_TIMEOUT; Redis,
+            # which the workers need to record their jobs, is kept up meanwhile.
+            deadline = time.monotonic() + self.stop_timeout
             while any(child.running() for child in children) and time.monotonic() < deadline and not self.force:
                 self._remember_trees()
+                self._watch_redis()
                 time.sleep(TICK)
             for child in children:
                 if child.running():
@@ -459,7 +613,7 @@ class Supervisor:
                         _(
                             "%(name)s ist nach %(n)d s noch nicht beendet (laufender Job?) und wird abgebrochen.",
                             name=child.label,
-                            n=STOP_TIMEOUT,
+                            n=self.stop_timeout,
                         ),
                         err=True,
                     )

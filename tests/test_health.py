@@ -2,6 +2,7 @@
 import socket
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -144,3 +145,40 @@ def test_database_and_redis_down_together(unmigrated_app, tmp_path):
     assert response.status_code == 503
     assert response.json == {"database": "error", "redis": "error", "workers": 0, "status": "error"}
 
+
+
+def test_a_worker_with_a_stale_heartbeat_does_not_count(client, registered_worker):
+    """A killed worker leaves its key behind, and a Redis restarted from its
+    data file brings back keys of workers long gone: only a fresh heartbeat counts."""
+    from core.queue import WORKER_STALE_AFTER, get_redis
+
+    assert client.get("/healthz").json["workers"] == 1
+    stale = datetime.now(UTC) - timedelta(seconds=WORKER_STALE_AFTER + 1)
+    get_redis().hset(registered_worker.key, "last_heartbeat", stale.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+    response = client.get("/healthz")
+    assert response.status_code == 503 and response.json["workers"] == 0
+
+    registered_worker.heartbeat()  # alive after all
+    assert client.get("/healthz").json == {"database": "ok", "redis": "ok", "workers": 1, "status": "ok"}
+
+
+def test_a_registered_key_without_its_worker_does_not_count(client, registered_worker):
+    from core.queue import get_redis
+
+    get_redis().delete(registered_worker.key)  # expired, or lost with the Redis data
+    assert client.get("/healthz").json["workers"] == 0
+
+
+def test_each_live_worker_counts_once(client, app):
+    from worker import build_worker
+
+    workers = [build_worker(app) for _ in range(2)]
+    for worker in workers:
+        worker.register_birth()
+        worker.heartbeat()
+        worker.heartbeat()
+    try:
+        assert client.get("/healthz").json["workers"] == 2
+    finally:
+        for worker in workers:
+            worker.register_death()

@@ -76,7 +76,7 @@ def cmdline(pid):
 class Served:
     """One `flask serve` process with its output in a file."""
 
-    def __init__(self, instance, port, log, **extra_env):
+    def __init__(self, instance, port, log, workers=1, web_workers=2, **extra_env):
         self.instance, self.port, self.log = instance, port, log
         env = dict(os.environ, INSTANCE_PATH=str(instance), PYTHONUNBUFFERED="1")
         # The documented defaults: admin@localhost, plain-HTTP cookies.
@@ -89,7 +89,8 @@ class Served:
         env.update(extra_env)
         with open(log, "wb") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "flask", "serve", "--port", str(port), "--workers", "1"],
+                [sys.executable, "-m", "flask", "serve", "--port", str(port), "--workers", str(workers),
+                 "--web-workers", str(web_workers)],
                 cwd=ROOT,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -165,8 +166,9 @@ def serve_instance(request, tmp_path_factory):
 def launch(serve_instance, tmp_path):
     started = []
 
-    def start(port=None, **extra_env):
-        served = Served(serve_instance, port or free_port(), tmp_path / f"serve-{len(started)}.log", **extra_env)
+    def start(port=None, workers=1, web_workers=2, **extra_env):
+        served = Served(serve_instance, port or free_port(), tmp_path / f"serve-{len(started)}.log", workers,
+                        web_workers, **extra_env)
         started.append(served)
         return served
 
