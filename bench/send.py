@@ -1,6 +1,6 @@
 """Benchmark of the newsletter pipeline against a plain Flask-Mail loop (issue 4, item 12).
 
-    python bench/send.py [--recipients 20000] [--workers 2] [--baseline 2000]
+    python bench/send.py [--recipients 20000] [--workers 2] [--baseline 2000] [--raw 5000]
 
 Everything runs in a temporary instance folder: SQLite and the embedded Redis
 (or `--database-url` PostgreSQL, whose tables are dropped and created afresh),
@@ -21,6 +21,11 @@ they fork is sampled; with `--memory-check` (the default) a smaller list
 The baseline sends `--baseline` mails of the same newsletter, personalised the
 same way, with one `flask_mail.Message` and `mail.send(msg)` per recipient
 (Flask-Mail opens an SMTP connection per `mail.send`) into the same smtp-sink.
+
+The raw one-client limit sends `--raw` prebuilt mails of the same newsletter
+over one smtplib connection in a loop (only the loop is timed): what a single
+client pushes into this smtp-sink on this machine in the same run. The
+pipeline should reach at least TARGET_RAW_RATIO of it.
 """
 import argparse
 import csv
@@ -43,6 +48,7 @@ BIG_DISTRICT = ("08115", "Böblingen", "Landkreis")
 SMALL_DISTRICT = ("08116", "Esslingen", "Landkreis")
 TARGET_RATE = 1500
 TARGET_RATIO = 5
+TARGET_RAW_RATIO = 0.67  # of the raw one-client smtplib limit, measured in the same run
 
 NEWSLETTER_BODY = """\
 Liebe/r {{ name }},
@@ -568,6 +574,59 @@ def baseline_run(app, count, tracking):
     return {"recipients": len(recipients), "seconds": seconds, "rate": rate(len(recipients), seconds)}
 
 
+# --- the raw one-client limit ------------------------------------------------------------------
+
+
+def prebuilt_messages(app, newsletter_id, count):
+    """[(envelope from, recipient, bytes)] of `count` mails of the newsletter, built as the work horses build them."""
+    from types import SimpleNamespace
+
+    from sqlalchemy import select
+
+    from core.extensions import db
+    from directory.models import Municipality
+    from newsletter.models import Newsletter
+    from newsletter.sending import Batch
+    from subscribers.models import Subscriber
+
+    with app.app_context():
+        newsletter = db.session.get(Newsletter, newsletter_id)
+        batch = Batch(newsletter)
+        recipients = db.session.execute(
+            select(Subscriber.id, Subscriber.public_id, Subscriber.email, Subscriber.name, Municipality.name)
+            .join(Municipality, Municipality.ags == Subscriber.municipality_ags)
+            .where(Subscriber.district_key == newsletter.district_key).order_by(Subscriber.id).limit(count)
+        ).all()
+        messages = []
+        for n, (sid, public_id, email, name, municipality) in enumerate(recipients):
+            person = SimpleNamespace(id=sid, public_id=public_id, email=email, name=name, status="active")
+            messages.append((batch.envelope_from, email, batch.build(n + 1, person, municipality)[1]))
+        db.session.remove()
+    return messages
+
+
+def raw_run(app, sink, count, tracking):
+    """The one-client limit: one smtplib connection sends prebuilt messages to smtp-sink in a loop.
+
+    Only the SMTP loop is timed (`sendmail`, no pipelining, no database, no
+    building): what one client connection can push into this smtp-sink on
+    this machine now.
+    """
+    import smtplib
+
+    messages = prebuilt_messages(app, create_newsletter(app, BIG_DISTRICT[0], tracking), count)
+    host = smtplib.SMTP("127.0.0.1", sink.port, timeout=30)
+    try:
+        host.ehlo()
+        started = time.perf_counter()
+        for envelope_from, recipient, data in messages:
+            host.sendmail(envelope_from, [recipient], data)
+        seconds = time.perf_counter() - started
+    finally:
+        host.quit()
+    return {"recipients": len(messages), "seconds": seconds, "rate": rate(len(messages), seconds)}
+
+
 # --- main -----------------------------------------------------------------------------------
 
 
@@ -577,6 +636,8 @@ def parse_args(argv=None):
     parser.add_argument("--recipients", type=int, default=20000, help="list size of the main run (20000)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (2)")
     parser.add_argument("--baseline", type=int, default=2000, help="mails of the Flask-Mail baseline (2000; 0: skip)")
+    parser.add_argument("--raw", type=int, default=5000,
+                        help="mails of the raw one-client smtplib loop (5000; 0: skip)")
     parser.add_argument("--memory-check", action=argparse.BooleanOptionalAction, default=True,
                         help="also send to a smaller list first and compare the workers' peak RSS (on)")
     parser.add_argument("--small", type=int, default=5000, help="list size of the memory check (5000)")
@@ -624,7 +685,7 @@ def configure_environment(args, workdir, sink):
     return env
 
 
-def report(args, config, runs, baseline, sink_count, expected_mails):
+def report(args, config, runs, baseline, raw, sink_count, expected_mails):
     main_run = runs[-1]
     lines = ["", "=== summary ==="]
     lines.append(f"setup: {args.workers} worker{'s' if args.workers != 1 else ''} "
@@ -657,11 +718,18 @@ def report(args, config, runs, baseline, sink_count, expected_mails):
     if baseline:
         lines.append(f"baseline Flask-Mail loop, {baseline['recipients']} recipients: {baseline['seconds']:.2f} s = "
                      f"{baseline['rate']:.0f} msg/s")
+    if raw:
+        lines.append(f"raw one-client limit (one smtplib connection, prebuilt messages), {raw['recipients']} mails: "
+                     f"{raw['seconds']:.2f} s = {raw['rate']:.0f} msg/s")
     lines.append(f"smtp-sink received {sink_count} messages (expected {expected_mails})")
     checks = [(f"pipeline ≥ {TARGET_RATE} msg/s", main_run["rate"] >= TARGET_RATE, f"{main_run['rate']:.0f} msg/s")]
     if baseline:
         ratio = main_run["rate"] / baseline["rate"]
         checks.append((f"pipeline ≥ {TARGET_RATIO}× baseline", ratio >= TARGET_RATIO, f"{ratio:.1f}×"))
+    if raw:
+        ratio = main_run["rate"] / raw["rate"]
+        checks.append((f"pipeline ≥ {TARGET_RAW_RATIO}× the raw one-client limit", ratio >= TARGET_RAW_RATIO,
+                       f"{ratio:.2f}× ({main_run['rate']:.0f} / {raw['rate']:.0f} msg/s)"))
     if len(runs) > 1:
         small, big = runs[0], runs[-1]
         # Allow noise: a few MiB, or 10 %, whichever is larger.
@@ -712,8 +780,10 @@ def main(argv=None):
             env["SEND_PARALLEL_JOBS"] = os.environ["SEND_PARALLEL_JOBS"] = str(args.workers)
             app.config["SEND_PARALLEL_JOBS"] = args.workers
         with app.app_context():
-            from core.queue import get_redis
+            from core.queue import ensure_embedded_redis, get_redis, uses_embedded_redis
 
+            if uses_embedded_redis(app):
+                ensure_embedded_redis(app)  # the benchmark plays `flask serve`: it owns the embedded Redis
             get_redis().flushdb()  # starts the embedded Redis, which the workers then share
         prepare_database(app, drop=bool(args.database_url))
         config = {
@@ -739,9 +809,14 @@ def main(argv=None):
         if args.baseline:
             baseline = baseline_run(app, args.baseline, args.tracking)
             print(f"baseline: {baseline['recipients']} mails in {baseline['seconds']:.2f} s", flush=True)
+        raw = None
+        if args.raw:
+            raw = raw_run(app, sink, min(args.raw, args.recipients), args.tracking)
+            print(f"raw one-client loop: {raw['recipients']} mails in {raw['seconds']:.2f} s", flush=True)
         time.sleep(0.3)  # smtp-sink writes its counters when a session ends
-        expected_mails = sum(r["recipients"] for r in runs) + (baseline["recipients"] if baseline else 0)
-        ok = report(args, config, runs, baseline, sink.messages(), expected_mails)
+        expected_mails = (sum(r["recipients"] for r in runs) + (baseline["recipients"] if baseline else 0)
+                          + (raw["recipients"] if raw else 0))
+        ok = report(args, config, runs, baseline, raw, sink.messages(), expected_mails)
     finally:
         sink.stop()
         if args.redis_url:

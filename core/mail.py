@@ -67,6 +67,14 @@ class OutboxConnection:
         os.replace(tmp, os.path.join(self.directory, name))
         return name
 
+    def connect(self):
+        return self
+
+    reconnect = connect
+
+    def close(self):
+        pass
+
 
 def uses_outbox(app=None):
     return not (app or current_app).config.get("MAIL_SERVER")
@@ -82,10 +90,38 @@ def mail_connection():
 
 
 class SMTPRawConnection:
-    """One SMTP session for ready-made message bytes (the newsletter's fast path)."""
+    """One SMTP session for ready-made message bytes (the newsletter's fast path).
 
-    def __init__(self, connection):
-        self.connection = connection
+    It owns its `smtplib.SMTP` (`host`) and can `reconnect()`: the pipeline
+    opens a new session on the same object after the server dropped one.
+    Unlike Flask-Mail's connection it has a socket timeout
+    (SEND_SMTP_TIMEOUT_SECONDS), so a server that stops answering raises
+    instead of blocking the job for ever.
+    """
+
+    def __init__(self, open_host):
+        self.open_host = open_host
+        self.host = None
+
+    def connect(self):
+        self.close()
+        self.host = self.open_host()
+        return self
+
+    reconnect = connect
+
+    def close(self):
+        """Say goodbye if the session still stands; never raises."""
+        host, self.host = self.host, None
+        if host is None:
+            return
+        try:
+            if host.sock is not None:
+                host.quit()
+        except (smtplib.SMTPException, OSError):
+            pass
+        finally:
+            host.close()
 
     def send_raw(self, envelope_from, recipient, data):
         """Send `data` (bytes with CRLF line ends) to one recipient.
@@ -94,12 +130,49 @@ class SMTPRawConnection:
         to the row's state. With PIPELINING (RFC 2920) MAIL, RCPT and DATA go
         out together: two round trips per mail instead of four.
         """
-        host = self.connection.host
+        host = self.host
+        if host is None:
+            raise smtplib.SMTPServerDisconnected("not connected")
         host.ehlo_or_helo_if_needed()
         if not (host.has_extn("pipelining") and PLAIN_ADDRESS.fullmatch(envelope_from)
                 and PLAIN_ADDRESS.fullmatch(recipient)):
             return host.sendmail(envelope_from, [recipient], data)
         return _pipelined_sendmail(host, envelope_from, recipient, data)
+
+
+def smtp_host(app=None):
+    """A new SMTP session with Flask-Mail's settings (SSL, STARTTLS, login) and a socket timeout."""
+    app = app or current_app
+    config = app.config
+    timeout = config["SEND_SMTP_TIMEOUT_SECONDS"]
+    server, port = config["MAIL_SERVER"], config["MAIL_PORT"]
+    if config.get("MAIL_USE_SSL"):
+        host = smtplib.SMTP_SSL(server, port, timeout=timeout)
+    else:
+        host = smtplib.SMTP(server, port, timeout=timeout)
+    try:
+        if config.get("MAIL_USE_TLS"):
+            host.starttls()
+        if config.get("MAIL_USERNAME") and config.get("MAIL_PASSWORD"):
+            host.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"])
+    except BaseException:
+        host.close()
+        raise
+    return host
+
+
+def is_connection_fault(error):
+    """True when `error` ends the SMTP session rather than saying something about one recipient.
+
+    A dropped connection (reset, broken pipe, EOF), a timeout, a refused
+    connection and a 421 answer (the server closes the session, RFC 5321
+    3.8) are faults of the connection: the same mail can go out on a new one.
+    """
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return any(code == 421 for code, _text in error.recipients.values())
+    if isinstance(error, smtplib.SMTPResponseException):
+        return error.smtp_code == 421
+    return isinstance(error, (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, OSError))
 
 
 # Printable ASCII without spaces and angle brackets: safe to put in a command
@@ -148,14 +221,21 @@ def _pipelined_sendmail(host, sender, recipient, data):
     return {}
 
 
+def new_raw_connection():
+    """A not yet connected `send_raw(envelope_from, recipient, bytes)` transport: SMTP or the outbox."""
+    if uses_outbox():
+        return OutboxConnection(current_app.config["OUTBOX_DIR"])
+    return SMTPRawConnection(smtp_host)
+
+
 @contextmanager
 def raw_connection():
-    """A connection with `send_raw(envelope_from, recipient, bytes)`: SMTP or the outbox."""
-    if uses_outbox():
-        yield OutboxConnection(current_app.config["OUTBOX_DIR"])
-    else:
-        with mail.connect() as connection:
-            yield SMTPRawConnection(connection)
+    """A connected `new_raw_connection()`, closed afterwards."""
+    connection = new_raw_connection().connect()
+    try:
+        yield connection
+    finally:
+        connection.close()
 
 
 def send_message(message):

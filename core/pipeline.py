@@ -9,13 +9,29 @@ connection and records each row as soon as the server answered. A worker
 that dies loses at most the one mail between the server's answer and that
 record; rows whose lease ran out go back to the queue.
 
-SMTP answers: 4xx, timeouts and refused connections defer the row with
-exponential backoff (SEND_MAX_ATTEMPTS, then `failed`); 5xx fails it, and
-the recipient-rejection codes make `send` report a rejection so the caller
-can take the address off its list.
+SMTP answers: 4xx to one recipient defer the row with exponential backoff
+(SEND_MAX_ATTEMPTS, then `failed`); 5xx fails it, and the recipient-rejection
+codes make `send` report a rejection so the caller can take the address off
+its list.
+
+Connection faults are not recipient faults: a dropped session, a timeout or a
+421 ends the SMTP session, not the job. `Session` reconnects with a short,
+bounded back-off and the interrupted mail goes out again on the new session
+without an attempt counted against its row. A cut after the server may
+already have taken the message can make one duplicate per cut; a mail is
+never lost. Only when the server stays away (SEND_RECONNECT_GIVE_UP_SECONDS)
+does the job give its rows back untouched and stop; the reconciler starts it
+again later.
+
+Stopping: `send_batches` checks `core.shutdown.stop_requested()` between
+mails. A job asked to stop finishes and records the mail in flight, gives its
+unsent claimed rows back at once (no attempt counted, lease cleared) and
+returns, so a restart neither duplicates a mail nor waits for a lease.
 """
+import fcntl
+import logging
 import smtplib
-import socket
+import time
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timedelta, timezone
@@ -23,7 +39,11 @@ from datetime import datetime, timedelta, timezone
 from flask import current_app
 from sqlalchemy import and_, bindparam, update
 
+from core import shutdown
 from core.extensions import db
+from core.mail import is_connection_fault, new_raw_connection
+
+log = logging.getLogger(__name__)
 
 OPEN_STATES = ("queued", "deferred")
 # 550 mailbox unavailable, 551 user not local, 553 mailbox name not allowed;
@@ -38,10 +58,112 @@ def utcnow():
 
 
 class ServerUnavailable(Exception):
-    """The mail server can not be reached or dropped the connection: stop, retry later."""
+    """The mail server stayed unreachable for the bounded wait: give the rows back, retry later."""
 
 
-# The sending job's AUTOCOMMIT connection for the records (see `recording`).
+class StopRequested(Exception):
+    """The process is asked to stop (SIGTERM, Ctrl-C) while waiting for the mail server."""
+
+
+def _sleep(seconds):
+    """Sleep, but wake at once when a stop is requested."""
+    deadline = time.monotonic() + seconds
+    while not shutdown.stop_requested():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(left, 0.05))
+    raise StopRequested()
+
+
+class Session:
+    """A mail connection that outlives its SMTP sessions.
+
+    `send_raw` sends one mail; when the session fails under it (see
+    `core.mail.is_connection_fault`) it opens a new one and sends the same
+    mail again. Consecutive faults wait 0 s, then SEND_RECONNECT_BACKOFF_SECONDS,
+    doubling up to ..._MAX_SECONDS; when no mail went out for
+    SEND_RECONNECT_GIVE_UP_SECONDS it raises ServerUnavailable. A mail that
+    loses the session SEND_RECONNECT_MAIL_CUTS times raises its last error, so
+    its row is deferred as after a 4xx: a message the server cannot take must
+    not hold up the whole send.
+    """
+
+    def __init__(self, connection):
+        self.connection = connection
+        config = current_app.config
+        self.backoff = config["SEND_RECONNECT_BACKOFF_SECONDS"]
+        self.backoff_max = config["SEND_RECONNECT_BACKOFF_MAX_SECONDS"]
+        self.give_up = config["SEND_RECONNECT_GIVE_UP_SECONDS"]
+        self.mail_cuts = config["SEND_RECONNECT_MAIL_CUTS"]
+        self.faults = 0  # consecutive, since the last mail that went through
+        self.failing_since = None
+        self.sessions = 0  # SMTP sessions opened (logs, tests)
+
+    def send_raw(self, envelope_from, recipient, data):
+        cuts = 0
+        while True:
+            try:
+                result = self.connection.send_raw(envelope_from, recipient, data)
+            except (smtplib.SMTPException, OSError) as error:
+                if not is_connection_fault(error):
+                    self._healthy()  # the server answered; the answer is about this mail
+                    raise
+                cuts += 1
+                if cuts >= self.mail_cuts:
+                    raise
+                log.info("SMTP session lost (%s); reconnecting", error)
+                self.connection.close()
+                self._fault(error)
+                self.reconnect()
+                continue
+            self._healthy()
+            return result
+
+    def reconnect(self):
+        """Open a new session within the bounded wait, or raise ServerUnavailable (or StopRequested)."""
+        while True:
+            try:
+                self.connection.reconnect()
+                self.sessions += 1
+                return
+            except (smtplib.SMTPException, OSError) as error:
+                if not is_connection_fault(error):
+                    raise
+                self.connection.close()
+                self._fault(error)
+
+    def _fault(self, error):
+        """Wait before the next try, or raise ServerUnavailable when the bounded wait is over."""
+        now = time.monotonic()
+        if self.failing_since is None:
+            self.failing_since = now
+        self.faults += 1
+        delay = 0.0 if self.faults == 1 else min(self.backoff * 2 ** (self.faults - 2), self.backoff_max)
+        waited = now - self.failing_since
+        if waited + delay > self.give_up:
+            raise ServerUnavailable(f"no working SMTP session for {waited:.0f} s: {error}") from error
+        if delay:
+            _sleep(delay)
+
+    def _healthy(self):
+        self.faults = 0
+        self.failing_since = None
+
+
+@contextmanager
+def mail_session():
+    """A `Session` over the configured transport, its first SMTP session opened within the bounded wait."""
+    session = Session(new_raw_connection())
+    try:
+        session.reconnect()
+        yield session
+    finally:
+        session.connection.close()
+
+
+# The sending job's AUTOCOMMIT connection for the records, and on SQLite the
+# writers' lock file (see `recording`).
 _recorder = ContextVar("mail_recorder", default=None)
 
 
@@ -51,18 +173,37 @@ def recording():
 
     The same guarantee as UPDATE + session commit, at a third of the cost
     (no BEGIN/COMMIT round trips, no session bookkeeping).
+
+    On SQLite the sending jobs take turns for these writes through a blocking
+    file lock beside the database. SQLite lets one writer in at a time, and
+    one that finds the database locked sleeps in its busy handler (1, 2, 5,
+    10 ms ...) although a record holds the lock for a tenth of a millisecond:
+    with two work horses recording hundreds of mails a second each, that
+    sleeping was where they waited. The kernel wakes a process blocked on
+    the file lock the moment the other one is done. Each record is still its
+    own committed transaction before the next mail goes out.
     """
+    lock = _sqlite_writer_lock()
     with db.engine.connect() as connection:
         connection = connection.execution_options(isolation_level="AUTOCOMMIT")
         if db.engine.dialect.name == "postgresql":
             # Waiting for the WAL flush on every mail would halve the throughput;
             # a lost last commit after a database crash costs at most a duplicate.
             connection.exec_driver_sql("SET synchronous_commit TO OFF")
-        token = _recorder.set(connection)
+        token = _recorder.set((connection, lock))
         try:
             yield
         finally:
             _recorder.reset(token)
+            if lock is not None:
+                lock.close()
+
+
+def _sqlite_writer_lock():
+    url = db.engine.url
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return open(f"{url.database}.writers.lock", "a+b")
 
 
 def _reply_text(code, text):
@@ -147,12 +288,20 @@ class MailRows:
         values.setdefault("claimed_until", None)
         statement = self._statement(tuple(sorted(values)))
         params = {"row_id": row_id, **{f"new_{name}": value for name, value in values.items()}}
-        connection = _recorder.get()
-        if connection is None:
+        recorder = _recorder.get()
+        if recorder is None:
             db.session.execute(statement, params)
             db.session.commit()
-        else:
+            return
+        connection, lock = recorder
+        if lock is None:
             connection.execute(statement, params)
+            return
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            connection.execute(statement, params)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
     def defer(self, row_id, attempts, reply):
         config = current_app.config
@@ -174,9 +323,10 @@ class MailRows:
     # --- sending ----------------------------------------------------------------
 
     def send(self, connection, row_id, attempts, envelope_from, recipient, msg_id, data):
-        """Send one mail and record the outcome: SENT, REFUSED, or REJECTED (the address does not exist).
+        """Send one mail over a `Session` and record the outcome: SENT, REFUSED, or REJECTED (no such address).
 
-        Raises ServerUnavailable (after deferring the row) when the server is gone.
+        Raises ServerUnavailable (the row untouched: the caller gives it back)
+        when the server stays away.
         """
         try:
             connection.send_raw(envelope_from, recipient, data)
@@ -185,8 +335,60 @@ class MailRows:
             return self._refused(row_id, attempts, code, text)
         except (smtplib.SMTPDataError, smtplib.SMTPSenderRefused) as error:
             return self._refused(row_id, attempts, error.smtp_code, error.smtp_error)
-        except (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, socket.timeout, OSError) as error:
+        except (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, OSError) as error:
+            # This mail lost the session SEND_RECONNECT_MAIL_CUTS times (see Session).
             self.defer(row_id, attempts, f"connection: {error}"[:500])
-            raise ServerUnavailable(str(error)) from error
+            return REFUSED
         self.record(row_id, status="sent", sent_at=utcnow(), message_id=msg_id, smtp_reply="250")
         return SENT
+
+
+# --- the sending job ----------------------------------------------------------------
+
+
+def send_batches(rows, owner_id, load, send_one, still_sending=None):
+    """Claim and send batches of `rows` of `owner_id` until none is due; the body of a sending job.
+
+    `load(ids)` gives the claimed rows (objects with `.id`), `send_one(session,
+    row)` sends and records one of them through `rows`, `still_sending()`
+    (checked before each batch) says False once the owner was paused or
+    cancelled. Stops early, giving the unsent claimed rows back at once, when
+    the process is asked to stop or the server stays away. Returns the number
+    of rows handled.
+    """
+    size = current_app.config["SEND_BATCH_SIZE"]
+    handled = 0
+    try:
+        with mail_session() as session, recording():
+            while not shutdown.stop_requested() and (still_sending is None or still_sending()):
+                ids = rows.claim_batch(owner_id, size)
+                if not ids:
+                    break
+                handled += _send_claimed(rows, session, ids, load, send_one)
+    except ServerUnavailable as error:
+        log.warning("%s %s: mail server unavailable, rows given back until the next attempt: %s",
+                    rows.table.name, owner_id, error)
+    except StopRequested:
+        pass
+    except (smtplib.SMTPException, OSError) as error:
+        # Not a connection fault, while opening or closing the session (a
+        # refused login, a bad certificate): no row is claimed any more.
+        log.warning("%s %s: mail server refused the session: %s", rows.table.name, owner_id, error)
+    if shutdown.stop_requested():
+        log.info("%s %s: stopped on request after %d rows", rows.table.name, owner_id, handled)
+    return handled
+
+
+def _send_claimed(rows, session, ids, load, send_one):
+    done = []
+    try:
+        for row in load(ids):
+            if shutdown.stop_requested():
+                break
+            send_one(session, row)
+            done.append(row.id)
+    finally:
+        # Whatever was not sent goes back at once: no attempt counted, no lease to wait for.
+        sent = set(done)
+        rows.release([i for i in ids if i not in sent])
+    return len(done)

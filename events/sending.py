@@ -4,23 +4,20 @@ A job takes an event id, claims batches of its due mail rows, builds each
 mail from the current state of the event (with the METHOD and SEQUENCE fixed
 on the row) and records each as soon as the server answered.
 """
-import logging
-import smtplib
+from collections import namedtuple
 
-from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from core.extensions import db
-from core.mail import raw_connection
-from core.pipeline import OPEN_STATES, REJECTED, MailRows, ServerUnavailable, recording
+from core.pipeline import OPEN_STATES, REJECTED, MailRows, send_batches
 from events.mail import EventMailer
 from events.models import Event, EventMail, Registration
 from newsletter.sending import dkim_signer
 from subscribers import services as subscriber_services
 from subscribers.models import Subscriber, utcnow
 
-log = logging.getLogger(__name__)
+Claimed = namedtuple("Claimed", "id mail subscriber")
 mail_rows = MailRows(EventMail, EventMail.event_id)
 
 
@@ -42,26 +39,11 @@ def send_event_mails(event_id):
         return 0
     mailer = EventMailer(event)
     sign = dkim_signer()
-    size = current_app.config["SEND_BATCH_SIZE"]
-    handled = 0
-    try:
-        with raw_connection() as connection, recording():
-            while True:
-                ids = mail_rows.claim_batch(event_id, size)
-                if not ids:
-                    break
-                try:
-                    _send_claimed(connection, mailer, sign, ids)
-                except ServerUnavailable:
-                    log.warning("mail server unavailable; event %s mails wait for the next attempt", event_id)
-                    break
-                handled += len(ids)
-    except (smtplib.SMTPException, OSError) as error:
-        log.warning("mail server unavailable for event %s: %s", event_id, error)
-    return handled
+    return send_batches(mail_rows, event_id, _load_claimed,
+                        lambda session, claimed: _send_one(session, mailer, sign, claimed))
 
 
-def _send_claimed(connection, mailer, sign, ids):
+def _load_claimed(ids):
     mails = db.session.execute(
         select(EventMail).where(EventMail.id.in_(ids)).order_by(EventMail.id)
         .options(selectinload(EventMail.registration).selectinload(Registration.slot))
@@ -69,26 +51,22 @@ def _send_claimed(connection, mailer, sign, ids):
     subscribers = {s.id: s for s in db.session.execute(
         select(Subscriber).where(Subscriber.id.in_({m.subscriber_id for m in mails if m.subscriber_id}))
     ).scalars()}
-    done = []
-    try:
-        for mail in mails:
-            subscriber = subscribers.get(mail.subscriber_id)
-            registration = mail.registration
-            if _recipient_gone(mail, registration, subscriber):
-                mail_rows.record(mail.id, status="suppressed")
-                done.append(mail.id)
-                continue
-            recipient, msg_id, data = mailer.build(mail, registration, subscriber)
-            if sign:
-                data = sign(data)
-            outcome = mail_rows.send(connection, mail.id, mail.attempts, mailer.envelope_from, recipient, msg_id, data)
-            done.append(mail.id)
-            if outcome == REJECTED and subscriber is not None and subscriber.status == "active":
-                subscriber_services.mark_undeliverable(subscriber, "bounced")
-                db.session.commit()
-    finally:
-        sent = set(done)
-        mail_rows.release([i for i in ids if i not in sent])
+    return [Claimed(mail.id, mail, subscribers.get(mail.subscriber_id)) for mail in mails]
+
+
+def _send_one(connection, mailer, sign, claimed):
+    mail, subscriber = claimed.mail, claimed.subscriber
+    registration = mail.registration
+    if _recipient_gone(mail, registration, subscriber):
+        mail_rows.record(mail.id, status="suppressed")
+        return
+    recipient, msg_id, data = mailer.build(mail, registration, subscriber)
+    if sign:
+        data = sign(data)
+    outcome = mail_rows.send(connection, mail.id, mail.attempts, mailer.envelope_from, recipient, msg_id, data)
+    if outcome == REJECTED and subscriber is not None and subscriber.status == "active":
+        subscriber_services.mark_undeliverable(subscriber, "bounced")
+        db.session.commit()
 
 
 def events_with_due_mails():

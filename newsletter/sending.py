@@ -7,7 +7,9 @@
    PostgreSQL; on SQLite a conditional UPDATE, which SQLite serialises), mark
    them `sending` with a lease, send them over one reused SMTP connection and
    record each row as soon as the server answered. A worker that dies loses
-   at most the one mail between the server's answer and that record.
+   at most the one mail between the server's answer and that record; a
+   dropped SMTP session is reopened, and a job asked to stop gives its unsent
+   rows back at once (`core.pipeline.send_batches`).
 3. The reconciler (`reconcile`, run by every worker at start and then
    periodically) starts scheduled newsletters that are due, returns rows
    whose lease ran out (their job died) to the queue, makes sure jobs exist
@@ -17,16 +19,14 @@
 Claiming, leases, recording and the SMTP answers are `core.pipeline`,
 shared with event mails; here are the newsletter's rules around them.
 """
-import logging
-import smtplib
 from types import SimpleNamespace as Row
 
 from flask import current_app
 from sqlalchemy import func, insert, select, update
 
 from core.extensions import db
-from core.mail import raw_connection, sender_address
-from core.pipeline import REJECTED, MailRows, ServerUnavailable, recording
+from core.mail import sender_address
+from core.pipeline import REJECTED, MailRows, send_batches
 from core.tokens import make_token
 from core.urls import base_host, external_url
 from directory.identity import district_sender, inbound_address, mail_context
@@ -42,8 +42,6 @@ from newsletter.models import (
 from subscribers import services as subscriber_services
 from subscribers.mail import list_id
 from subscribers.models import Subscriber, subscriber_topics, utcnow
-
-log = logging.getLogger(__name__)
 
 delivery_rows = MailRows(Delivery, Delivery.newsletter_id)
 
@@ -108,17 +106,6 @@ def start_sending(newsletter):
     newsletter.started_at = newsletter.started_at or now
     newsletter.scheduled_at = newsletter.scheduled_at or now
     return len(rows)
-
-
-# --- claiming --------------------------------------------------------------------
-
-
-def claim_batch(newsletter_id, size):
-    return delivery_rows.claim_batch(newsletter_id, size)
-
-
-def release(ids):
-    delivery_rows.release(ids)
 
 
 # --- one mail ------------------------------------------------------------------------
@@ -214,8 +201,8 @@ def send_one(connection, batch, delivery, subscriber, municipality_name):
         db.session.commit()
 
 
-def send_claimed(connection, batch, ids):
-    """Send the claimed rows; returns normally, or raises ServerUnavailable after deferring the current row."""
+def load_claimed(ids):
+    """The claimed rows with what their mails need, as plain rows in id order."""
     # Plain rows, not ORM objects: every mail's record is a commit, and a
     # commit expires (and the next access reloads) every object in the session.
     claimed = db.session.execute(
@@ -226,57 +213,34 @@ def send_claimed(connection, batch, ids):
         .where(Delivery.id.in_(ids)).order_by(Delivery.id)
     ).all()
     db.session.commit()  # no transaction (and snapshot) held while the batch is sent
-    done = []
-    try:
-        for delivery_id, attempts, subscriber_id, public_id, email, name, status, municipality_name in claimed:
-            delivery = Row(id=delivery_id, attempts=attempts)
-            subscriber = Row(id=subscriber_id, public_id=public_id, email=email, name=name, status=status)
-            send_one(connection, batch, delivery, subscriber, municipality_name)
-            done.append(delivery_id)
-    finally:
-        sent = set(done)
-        release([i for i in ids if i not in sent])
+    return [
+        Row(id=delivery_id, attempts=attempts, municipality_name=municipality_name,
+            subscriber=Row(id=subscriber_id, public_id=public_id, email=email, name=name, status=status))
+        for delivery_id, attempts, subscriber_id, public_id, email, name, status, municipality_name in claimed
+    ]
 
 
 def send_newsletter(newsletter_id):
     """Claim and send batches until none is due; the body of the RQ job. Returns the number of rows handled."""
-    handled = 0
     newsletter = db.session.get(Newsletter, newsletter_id)
     if newsletter is None or newsletter.status != "sending":
         return 0
-    if db.engine.dialect.name == "postgresql":
-        # Each mail's record is its own commit; waiting for the WAL flush on
-        # every one would halve the throughput, and a lost last commit after a
-        # database crash costs at most a duplicate mail.
-        db.session.execute(db.text("SET synchronous_commit TO OFF"))
     batch = Batch(newsletter)
-    size = current_app.config["SEND_BATCH_SIZE"]
-    try:
-        with raw_connection() as connection, recording():
-            handled = _send_batches(connection, batch, newsletter_id, size)
-    except (smtplib.SMTPException, OSError) as error:
-        # Raised while connecting (or closing): no row was claimed, or the
-        # claimed ones were given back. The reconciler tries again.
-        log.warning("mail server unavailable for newsletter %s: %s", newsletter_id, error)
+    db.session.commit()  # no transaction held while sending
+
+    def still_sending():
+        # Paused or cancelled since the last batch?
+        status = db.session.execute(select(Newsletter.status).where(Newsletter.id == newsletter_id)).scalar_one()
+        db.session.commit()
+        return status == "sending"
+
+    handled = send_batches(
+        delivery_rows, newsletter_id, load_claimed,
+        lambda session, row: send_one(session, batch, row, row.subscriber, row.municipality_name),
+        still_sending,
+    )
     finish_if_done(newsletter_id)
     return handled
-
-
-def _send_batches(connection, batch, newsletter_id, size):
-    handled = 0
-    while True:
-        status = db.session.execute(select(Newsletter.status).where(Newsletter.id == newsletter_id)).scalar_one()
-        if status != "sending":
-            return handled  # paused or cancelled
-        ids = claim_batch(newsletter_id, size)
-        if not ids:
-            return handled
-        try:
-            send_claimed(connection, batch, ids)
-        except ServerUnavailable:
-            log.warning("mail server unavailable; newsletter %s waits for the next attempt", newsletter_id)
-            return handled
-        handled += len(ids)
 
 
 def finish_if_done(newsletter_id):

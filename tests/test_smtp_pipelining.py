@@ -52,21 +52,16 @@ def server():
 
 @pytest.fixture
 def conn(server):
-    from types import SimpleNamespace
-
     from core.mail import SMTPRawConnection
 
-    host = smtplib.SMTP("127.0.0.1", server.port)
-    yield SMTPRawConnection(SimpleNamespace(host=host))
-    try:
-        host.quit()
-    except smtplib.SMTPException:
-        pass
+    connection = SMTPRawConnection(lambda: smtplib.SMTP("127.0.0.1", server.port, timeout=10)).connect()
+    yield connection
+    connection.close()
 
 
 def sent(conn, monkeypatch):
     calls = []
-    monkeypatch.setattr(conn.connection.host, "sendmail", lambda *a: calls.append(a))
+    monkeypatch.setattr(conn.host, "sendmail", lambda *a: calls.append(a))
     return calls
 
 
