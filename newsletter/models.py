@@ -2,6 +2,7 @@
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -12,6 +13,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
+    literal_column,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -137,22 +140,46 @@ class Link(DistrictScoped, db.Model):
     newsletter: Mapped[Newsletter] = relationship(back_populates="links")
 
 
+def _first_hit(context):
+    """A row written without `last_at` was hit once, at `created_at`."""
+    return context.get_current_parameters().get("created_at") or utcnow()
+
+
 class TrackingEvent(DistrictScoped, db.Model):
-    """An open or a click of one delivery. No IP address; `machine` marks prefetches and proxies."""
+    """Opens or clicks of one delivery, counted on one row per window. No IP address.
+
+    Repeated hits of the same delivery, kind and link within one window
+    (TRACKING_WINDOW_SECONDS; `bucket` numbers it) add to `hits` and move
+    `last_at` instead of adding rows, so a pixel fetched ten thousand times
+    leaves a few rows. `machine` (prefetches and proxies) is part of what a
+    row stands for: a machine's hits and a reader's are never counted
+    together. `created_at` is the first hit; a window never spans two
+    Berlin days, so the day a row counts on in reach is every hit's day.
+    """
 
     __tablename__ = "tracking_events"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"), index=True)
-    district_key: Mapped[str] = mapped_column(ForeignKey("districts.key"), index=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"))
+    district_key: Mapped[str] = mapped_column(ForeignKey("districts.key"))
     kind: Mapped[str] = mapped_column(String(5))
     link_id: Mapped[int | None] = mapped_column(ForeignKey("links.id", ondelete="CASCADE"))
     machine: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_first_hit)
+    hits: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # The window of the first hit (newsletter.tracking.hit_bucket). NULL (rows
+    # from before windows, rows written one per event) never collides: such a
+    # row stands on its own.
+    bucket: Mapped[int | None] = mapped_column(BigInteger)
 
     delivery: Mapped[Delivery] = relationship()
 
     __table_args__ = (
         CheckConstraint("kind IN ('open', 'click')", name="kind"),
         Index("ix_tracking_events_district_created", "district_key", "created_at"),
+        # What a hit is counted on; it also serves every lookup by delivery.
+        # COALESCE: opens have no link, and NULLs never collide in a unique index.
+        Index("uq_tracking_events_hit", "delivery_id", "kind", func.coalesce(link_id, literal_column("0")),
+              "machine", "bucket", unique=True),
     )

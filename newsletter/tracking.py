@@ -9,26 +9,36 @@ redirect point elsewhere. A test mail gets a token naming its newsletter
 instead (`tracking_context_for_test_send`): its links work, nothing is
 counted.
 
-What a request leaves behind is one TrackingEvent: delivery, kind, link,
-time and whether a machine made it. The IP address and the user agent are
+What a request leaves behind is a count on one TrackingEvent row: delivery,
+kind, link, whether a machine made it, and the window it fell in (see
+`count_hit`): repeats within TRACKING_WINDOW_SECONDS add to the row's `hits`
+instead of adding rows, so hammering one pixel costs one row per window.
+The pixel and the redirect load no ORM object and send one statement per
+counted request. Per-token (`count_hit`) and per-address (`hit_allowed`)
+rate limits stop the counting, never the answer. The IP address and the user agent are
 looked at to decide that and then dropped.
 
 Mail clients, proxies and security scanners fetch pixels and links on their
-own. An event counts as a machine's when it comes within
+own. A hit counts as a machine's when it comes within
 MACHINE_OPEN_SECONDS of the delivery's sending (nobody reads that fast;
 scanners and Apple's prefetch do) or from a known proxy or scanner
 (MACHINE_USER_AGENTS). They are kept, and reported apart.
 """
+import functools
 import html as htmllib
 import re
 from datetime import timedelta
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, current_app, redirect, request
-from sqlalchemy import and_, case, func, select, update
+from flask_limiter.util import get_remote_address
+from limits import parse_many
+from redis.exceptions import RedisError
+from sqlalchemy import BigInteger, Boolean, Integer, String, and_, bindparam, case, func, select, text, update
 
-from core.database import set_district_scope
-from core.extensions import db
+from core.database import UTCDateTime, set_district_scope
+from core.extensions import db, limiter
 from core.tokens import InvalidToken, make_token, read_token
 from directory.models import Municipality
 from newsletter.models import DELIVERY_STATES, Delivery, Link, Newsletter, TrackingEvent
@@ -39,6 +49,11 @@ bp = Blueprint("tracking", __name__)
 
 TOKEN_PURPOSE = "delivery-tracking"
 DEFAULT_MACHINE_OPEN_SECONDS = 10
+DEFAULT_WINDOW_SECONDS = 3600
+DEFAULT_HITS_PER_WINDOW = 100
+SECONDS_PER_DAY = 86400
+# The day reach counts a touch on is a Berlin day (reach.definition.berlin_day).
+BERLIN = ZoneInfo("Europe/Berlin")
 # Ids are 32-bit integer columns on PostgreSQL; a larger number from a URL
 # must answer 404, not a database error.
 MAX_ID = 2**31 - 1
@@ -252,58 +267,137 @@ def delivery_id_from(token):
 
 
 def is_machine_agent(user_agent):
+    """Whether the user agent is a proxy's, a scanner's or a library's (see MACHINE_USER_AGENTS)."""
     agent = (user_agent or "").strip().lower()
     return agent in MACHINE_EXACT_USER_AGENTS or any(marker in agent for marker in MACHINE_USER_AGENTS)
 
 
-def is_machine(sent_at, now, user_agent, head=False):
-    """Whether a fetch at `now` was made by a machine rather than a reader.
+def hit_bucket(now, window_seconds):
+    """The number of the counting window `now` falls in: windows of the given length, restarting every Berlin day.
 
-    Too soon after sending (or before the row even records its sending), a
-    proxy or scanner user agent, or a HEAD request (a link check, never a
-    mail client showing an image).
+    A window never spans two Berlin days, so all hits counted on one row fall
+    on the day reach counts the row on (reach counts per person and day).
     """
-    if head or sent_at is None:
-        return True
-    seconds = current_app.config.get("MACHINE_OPEN_SECONDS", DEFAULT_MACHINE_OPEN_SECONDS)
-    if now - sent_at < timedelta(seconds=seconds):
-        return True
-    return is_machine_agent(user_agent)
+    window = max(1, min(int(window_seconds), SECONDS_PER_DAY))
+    local = now.astimezone(BERLIN)
+    windows_per_day = -(-SECONDS_PER_DAY // window)
+    second_of_day = local.hour * 3600 + local.minute * 60 + local.second
+    return local.date().toordinal() * windows_per_day + second_of_day // window
 
 
-def _record(delivery, kind, user_agent, head, link_id=None):
+# One statement per counted hit, written out once: building it with the
+# SQLAlchemy expression language on every request cost more than running it.
+# The same text runs on SQLite (≥ 3.24, upsert) and PostgreSQL. ON CONFLICT
+# names the unique index uq_tracking_events_hit of TrackingEvent.
+_HIT_SQL = """
+INSERT INTO tracking_events (delivery_id, district_key, kind, link_id, machine, created_at, last_at, hits, bucket)
+SELECT d.id, d.district_key, :kind, {link}, (:forced OR d.sent_at IS NULL OR d.sent_at > :machine_until),
+       :now, :now, 1, :bucket
+FROM deliveries d {join}
+WHERE d.id = :delivery_id{where}
+ON CONFLICT (delivery_id, kind, coalesce(link_id, 0), machine, bucket)
+DO UPDATE SET hits = tracking_events.hits + 1, last_at = excluded.last_at WHERE tracking_events.hits < :max_hits
+RETURNING {answer}
+"""
+_HIT_PARAMETERS = (
+    bindparam("kind", type_=String), bindparam("forced", type_=Boolean),
+    bindparam("machine_until", type_=UTCDateTime), bindparam("now", type_=UTCDateTime),
+    bindparam("bucket", type_=BigInteger), bindparam("delivery_id", type_=Integer),
+    bindparam("max_hits", type_=Integer),
+)
+_COUNT_OPEN = text(_HIT_SQL.format(link="NULL", join="", where="", answer="id")).bindparams(*_HIT_PARAMETERS)
+_COUNT_CLICK = text(_HIT_SQL.format(
+    # The link must be one of the delivery's newsletter's; the redirect's target comes back.
+    link="l.id", join="JOIN links l ON l.newsletter_id = d.newsletter_id", where=" AND l.id = :link_id",
+    answer="(SELECT links.url FROM links WHERE links.id = tracking_events.link_id)",
+)).bindparams(*_HIT_PARAMETERS, bindparam("link_id", type_=Integer))
+
+
+def count_hit(delivery_id, kind, user_agent, head=False, link_id=None):
+    """Count one open or click of a delivery in ONE statement; what it found, or None.
+
+    INSERT … SELECT from the delivery (and, for a click, the link, which must
+    be one of the delivery's newsletter's) ON CONFLICT on the hit index DO
+    UPDATE hits + 1: the first hit in a window writes the row, the next ones
+    count on it, up to TRACKING_TOKEN_HITS_PER_WINDOW (the per-token limit,
+    kept where the count lives: it costs no round trip to Redis). The
+    machine flag is computed in the statement from the delivery's `sent_at`
+    (too soon after sending), the user agent and the method, so no row is
+    loaded first. RETURNING gives the click's stored URL
+    (an open returns True). Nothing matches (no such delivery, or a link of
+    another newsletter) or the row is full: None, nothing written.
+
+    Runs in its own short transaction on an engine connection, committed
+    here: the ORM session's machinery cost three times the statement itself
+    (measured: about 1.7 ms against 0.4 ms on SQLite).
+    """
+    config = current_app.config
     now = utcnow()
-    event = TrackingEvent(
-        delivery_id=delivery.id, district_key=delivery.district_key, kind=kind, link_id=link_id,
-        machine=is_machine(delivery.sent_at, now, user_agent, head), created_at=now,
-    )
-    db.session.add(event)
-    return event
+    seconds = config.get("MACHINE_OPEN_SECONDS", DEFAULT_MACHINE_OPEN_SECONDS)
+    parameters = {
+        "kind": kind, "forced": bool(head or is_machine_agent(user_agent)),
+        "machine_until": now - timedelta(seconds=seconds), "now": now,
+        "bucket": hit_bucket(now, config.get("TRACKING_WINDOW_SECONDS", DEFAULT_WINDOW_SECONDS)),
+        "delivery_id": delivery_id,
+        "max_hits": config.get("TRACKING_TOKEN_HITS_PER_WINDOW", DEFAULT_HITS_PER_WINDOW),
+    }
+    if kind == "click":
+        if not _valid_id(link_id):
+            return None
+        statement, parameters["link_id"] = _COUNT_CLICK, link_id
+    else:
+        statement = _COUNT_OPEN
+    with db.engine.begin() as connection:
+        found = connection.execute(statement, parameters).first()
+    if found is None:
+        return None
+    return found[0] if kind == "click" else True
 
 
 def record_open(delivery_id, user_agent, head=False):
-    """Record an open of the delivery; None (nothing recorded) when there is no such delivery."""
-    delivery = db.session.execute(
-        select(Delivery.id, Delivery.district_key, Delivery.sent_at).where(Delivery.id == delivery_id)
-    ).first()
-    if delivery is None:
-        return None
-    return _record(delivery, "open", user_agent, head)
+    """Count an open of the delivery (up to the limit); False when there is no such delivery."""
+    if count_hit(delivery_id, "open", user_agent, head):
+        return True
+    # Rare: beyond the limit, or a delivery that is gone.
+    return db.session.scalar(select(Delivery.id).where(Delivery.id == delivery_id)) is not None
 
 
 def record_click(delivery_id, link_id, user_agent, head=False):
-    """Record a click and return the link's stored URL; None when the link is not the delivery's newsletter's."""
+    """Count a click (up to the limit) and return the link's URL; None when it is not the delivery's newsletter's."""
+    return count_hit(delivery_id, "click", user_agent, head, link_id) or delivery_link_url(delivery_id, link_id)
+
+
+def delivery_link_url(delivery_id, link_id):
+    """The URL of a link of the delivery's newsletter, counting nothing; None when there is none."""
     if not _valid_id(link_id):
         return None
-    row = db.session.execute(
-        select(Delivery.id, Delivery.district_key, Delivery.sent_at, Link.url)
-        .join(Link, Link.newsletter_id == Delivery.newsletter_id)
+    return db.session.scalar(
+        select(Link.url).join(Delivery, Delivery.newsletter_id == Link.newsletter_id)
         .where(Delivery.id == delivery_id, Link.id == link_id)
-    ).first()
-    if row is None:
-        return None
-    _record(row, "click", user_agent, head, link_id=link_id)
-    return row.url
+    )
+
+
+def hit_allowed(address):
+    """Count one hit of the client address against TRACKING_ADDRESS_RATE_LIMIT; False beyond it.
+
+    Beyond a limit the pixel and the redirect still answer (a reader must
+    reach the link, a mail client gets its image); only the counting stops,
+    which is all an attacker could have used. The per-token limit is
+    `count_hit`'s. When Redis can not be reached the hit counts: the window
+    row and its cap bound what it can cost.
+    """
+    try:
+        for item in _limits(current_app.config.get("TRACKING_ADDRESS_RATE_LIMIT")):
+            if not limiter.limiter.hit(item, "tracking-address", address or ""):
+                return False
+    except (RedisError, OSError):
+        return True
+    return True
+
+
+@functools.lru_cache(maxsize=16)
+def _limits(spec):
+    return tuple(parse_many(spec)) if spec else ()
 
 
 # --- routes --------------------------------------------------------------------
@@ -327,6 +421,10 @@ def _request_facts():
     return request.headers.get("User-Agent", ""), request.method == "HEAD"
 
 
+def _counted():
+    return hit_allowed(get_remote_address())
+
+
 def _test_send_link_url(newsletter_id, link_id):
     """A link's URL for a test mail's click (nothing recorded); None when not the newsletter's."""
     if not _valid_id(link_id):
@@ -337,10 +435,9 @@ def _test_send_link_url(newsletter_id, link_id):
 @bp.get("/t/o/<token>.gif")
 def open_pixel(token):
     kind, row_id = _token_or_404(token)
-    if kind == "delivery":
-        if record_open(row_id, *_request_facts()) is None:
+    if kind == "delivery" and _counted():
+        if not record_open(row_id, *_request_facts()):
             abort(404)
-        db.session.commit()
     response = current_app.response_class(PIXEL, mimetype="image/gif")
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -349,13 +446,14 @@ def open_pixel(token):
 @bp.get("/t/c/<token>/<int:link_id>")
 def click(token, link_id):
     kind, row_id = _token_or_404(token)
-    if kind == "delivery":
+    if kind == "delivery" and _counted():
         url = record_click(row_id, link_id, *_request_facts())
+    elif kind == "delivery":
+        url = delivery_link_url(row_id, link_id)
     else:
         url = _test_send_link_url(row_id, link_id)
     if url is None:
         abort(404)
-    db.session.commit()
     response = redirect(url, 302)
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
@@ -375,7 +473,7 @@ def newsletter_stats(newsletter):
     - `opens_machine`: deliveries opened only by machines (machine opens or
       clicks, no human one); the two never overlap;
     - `clicks`: deliveries with at least one human click; `clicks_total`:
-      human click events; `clicks_machine`: machine click events;
+      human clicks (every counted hit); `clicks_machine`: machine clicks;
     - `municipalities_reached`: municipalities reached ("erreicht": a delivery sent, not bounced);
     - `municipalities_opened`: municipalities actively reached ("aktiv erreicht": a human open or click);
       both from `reach.services.offer_reach`, the one definition of reach;
@@ -396,8 +494,9 @@ def newsletter_stats(newsletter):
     per_delivery = (
         select(
             func.max(case((human, 1), else_=0)).label("human"),
-            func.sum(case((and_(is_click, human), 1), else_=0)).label("human_clicks"),
-            func.sum(case((and_(is_click, TrackingEvent.machine.is_(True)), 1), else_=0)).label("machine_clicks"),
+            func.sum(case((and_(is_click, human), TrackingEvent.hits), else_=0)).label("human_clicks"),
+            func.sum(case((and_(is_click, TrackingEvent.machine.is_(True)), TrackingEvent.hits), else_=0))
+            .label("machine_clicks"),
         )
         .select_from(Delivery)
         .join(TrackingEvent, TrackingEvent.delivery_id == Delivery.id)
@@ -441,7 +540,7 @@ def newsletter_stats(newsletter):
 
 
 def export_deliveries(subscriber):
-    """The person's deliveries: which newsletter, how it went, and their opens and clicks."""
+    """The person's deliveries: which newsletter, how it went, and their opens and clicks (counted per window)."""
     deliveries = db.session.execute(
         select(Delivery, Newsletter.subject)
         .join(Newsletter, Newsletter.id == Delivery.newsletter_id)
@@ -469,16 +568,21 @@ def export_deliveries(subscriber):
             "smtp_reply": delivery.smtp_reply,
             "message_id": delivery.message_id,
             "opens": {
-                "count": len(opens),
-                "events": [{"at": iso(event.created_at), "automatic": event.machine} for event, _url in opens],
+                "count": sum(event.hits for event, _url in opens),
+                "events": [_exported(event) for event, _url in opens],
             },
             "clicks": {
-                "count": len(clicks),
-                "events": [{"at": iso(event.created_at), "automatic": event.machine, "url": url}
-                           for event, url in clicks],
+                "count": sum(event.hits for event, _url in clicks),
+                "events": [dict(_exported(event), url=url) for event, url in clicks],
             },
         })
     return result
+
+
+def _exported(event):
+    """One row of hits: the first (`at`) and last time, how many, whether a machine made them."""
+    return {"at": privacy.iso(event.created_at), "last_at": privacy.iso(event.last_at), "count": event.hits,
+            "automatic": event.machine}
 
 
 def erase_deliveries(subscriber):

@@ -147,7 +147,9 @@ def test_rewritten_mail_rendered_per_recipient_leads_to_the_stored_targets(clien
                        "https://example.org/c?d=1"]
     pixel = re.search(r'<img src="(http://localhost/t/o/[^"]+\.gif)"', rendered).group(1)
     assert client.get(path(pixel), headers={"User-Agent": FIREFOX}).status_code == 200
-    assert [(e.kind, e.machine) for e in events()] == [("click", False)] * 4 + [("open", False)]
+    # The link that appears twice was clicked twice: one row, two hits.
+    assert [(e.kind, e.machine, e.hits) for e in events()] == [("click", False, 2), ("click", False, 1),
+                                                                ("click", False, 1), ("open", False, 1)]
 
 
 def test_tracking_context_matches_the_routes(app, world):
@@ -193,7 +195,7 @@ def test_an_open_right_after_sending_is_a_machine_open(client, world, make_subsc
     fresh = make_delivery(world["newsletter"], make_subscriber("dora@boeblingen.de"), sent_ago=timedelta(0))
     open_pixel(client, fresh)
     open_pixel(client, fresh)
-    assert [(e.kind, e.machine) for e in events()] == [("open", True), ("open", True)]
+    assert [(e.kind, e.machine, e.hits) for e in events()] == [("open", True, 2)]
 
 
 def test_the_machine_window_is_configurable(make_app, two_districts, make_subscriber):
@@ -322,6 +324,199 @@ def test_forged_truncated_and_cross_purpose_tokens_are_404_and_record_nothing(ap
     assert events() == []
 
 
+# --- bounded counting ------------------------------------------------------------
+
+UNLIMITED = {"TRACKING_TOKEN_HITS_PER_WINDOW": 10**9, "TRACKING_ADDRESS_RATE_LIMIT": ""}
+
+
+def rows_and_hits(delivery_id=None):
+    """{(kind, link id, machine): (rows, hits)} of one delivery (or all)."""
+    db.session.expire_all()
+    query = select(TrackingEvent.kind, TrackingEvent.link_id, TrackingEvent.machine, func.count(),
+                   func.sum(TrackingEvent.hits))
+    if delivery_id is not None:
+        query = query.where(TrackingEvent.delivery_id == delivery_id)
+    rows = db.session.execute(
+        query.group_by(TrackingEvent.kind, TrackingEvent.link_id, TrackingEvent.machine)
+    ).all()
+    return {(kind, link_id, machine): (count, hits) for kind, link_id, machine, count, hits in rows}
+
+
+def test_ten_thousand_pixel_hits_on_one_token_add_a_handful_of_rows(make_app, two_districts, make_subscriber):
+    app = make_app(**UNLIMITED)
+    with app.app_context():
+        newsletter = make_newsletter()
+        delivery = make_delivery(newsletter, make_subscriber("anna@boeblingen.de", ags="08115003"))
+        other = make_delivery(newsletter, make_subscriber("bert@boeblingen.de", ags="08115003"))
+        client = app.test_client()
+        pixel = path(urls_for(delivery)["open_url"])
+        for n in range(10_000):
+            # A reader's mail client and Gmail's image proxy, both fetching again and again.
+            response = client.get(pixel, headers={"User-Agent": GMAIL_PROXY if n % 4 == 0 else FIREFOX})
+            assert response.status_code == 200
+        counted = rows_and_hits(delivery_id=delivery.id)
+        # One row per identity and window; a window boundary during the run may add one.
+        assert set(counted) == {("open", None, False), ("open", None, True)}
+        assert all(rows <= 2 for rows, _hits in counted.values())
+        assert counted[("open", None, False)][1] == 7_500 and counted[("open", None, True)][1] == 2_500
+        open_pixel(client, other, APPLE_MPP)
+        stats = tracking.newsletter_stats(newsletter)
+        assert (stats["opens_human"], stats["opens_machine"]) == (1, 1)
+        assert stats["municipalities_opened"] == 1
+
+
+def test_repeated_clicks_count_on_one_row_per_link(make_app, two_districts, make_subscriber):
+    app = make_app(**UNLIMITED)
+    with app.app_context():
+        newsletter = make_newsletter()
+        delivery = make_delivery(newsletter, make_subscriber("anna@boeblingen.de", ags="08115003"))
+        first, second = (Link(newsletter_id=newsletter.id, district_key="08115", url=f"https://example.org/{n}")
+                         for n in (1, 2))
+        db.session.add_all([first, second])
+        db.session.commit()
+        client = app.test_client()
+        for n in range(1_500):
+            link = first if n % 3 else second
+            agent = "Microsoft Office Existence Discovery" if n % 5 == 0 else FIREFOX
+            response = click(client, delivery, link.id, agent)
+            assert response.status_code == 302 and response.headers["Location"] == link.url
+        counted = rows_and_hits(delivery_id=delivery.id)
+        assert set(counted) == {("click", first.id, False), ("click", first.id, True),
+                                ("click", second.id, False), ("click", second.id, True)}
+        assert all(rows <= 2 for rows, _hits in counted.values())
+        assert sum(hits for _rows, hits in counted.values()) == 1_500
+        human = sum(hits for (_kind, _link, machine), (_rows, hits) in counted.items() if not machine)
+        stats = tracking.newsletter_stats(newsletter)
+        assert (stats["clicks"], stats["clicks_total"], stats["clicks_machine"]) == (1, human, 1_500 - human)
+        assert (stats["opens_human"], stats["opens_machine"]) == (1, 0)
+
+
+def test_a_machine_and_a_reader_of_one_delivery_stay_apart(client, world, make_subscriber):
+    fresh = make_delivery(world["newsletter"], make_subscriber("dora@boeblingen.de"), sent_ago=timedelta(0))
+    open_pixel(client, fresh)                     # too soon: a machine
+    open_pixel(client, world["deliveries"][0])   # a reader
+    open_pixel(client, world["deliveries"][0], GMAIL_PROXY)
+    open_pixel(client, world["deliveries"][0])
+    assert [(e.delivery_id, e.machine, e.hits) for e in events()] == [
+        (fresh.id, True, 1), (world["deliveries"][0].id, False, 2), (world["deliveries"][0].id, True, 1)]
+
+
+def test_a_new_window_starts_a_new_row_and_reach_counts_each_day(client, world, monkeypatch):
+    delivery = world["deliveries"][0]
+    start = utcnow().replace(hour=10, minute=0, second=0, microsecond=0)  # noon in Berlin: same day for hours
+    for minutes in (0, 1, 59, 60, 61):
+        monkeypatch.setattr(tracking, "utcnow", lambda m=minutes: start + timedelta(minutes=m))
+        open_pixel(client, delivery)
+    assert [(e.hits, e.created_at, e.last_at) for e in events()] == [
+        (3, start, start + timedelta(minutes=59)), (2, start + timedelta(minutes=60), start + timedelta(minutes=61))]
+
+
+@pytest.mark.parametrize("window", [1, 7, 600, 3600, 5000, 86400, 10**9])
+def test_a_window_never_spans_two_berlin_days(window):
+    from datetime import datetime, timezone
+    from zoneinfo import ZoneInfo
+
+    berlin = ZoneInfo("Europe/Berlin")
+    for day in ("2026-03-29", "2026-07-01", "2026-10-25", "2026-12-31"):  # DST changes and a year's end
+        midnight = datetime.fromisoformat(day + "T00:00:00").replace(tzinfo=berlin).astimezone(timezone.utc)
+        assert tracking.hit_bucket(midnight - timedelta(microseconds=1), window) < tracking.hit_bucket(midnight, window)
+        noon = datetime.fromisoformat(day + "T12:00:00").replace(tzinfo=berlin).astimezone(timezone.utc)
+        if 43200 % window == 0:  # noon starts a window
+            at_noon = tracking.hit_bucket(noon, window)
+            assert tracking.hit_bucket(noon - timedelta(seconds=1), window) < at_noon
+            assert tracking.hit_bucket(noon + timedelta(seconds=window - 1), window) == at_noon
+            assert tracking.hit_bucket(noon + timedelta(seconds=window), window) > at_noon
+        if window >= 86400:  # one window a day, also on a 23-hour day
+            assert tracking.hit_bucket(midnight + timedelta(hours=22, minutes=59), window) == tracking.hit_bucket(
+                midnight, window)
+
+
+def test_a_counted_request_sends_one_statement(client, world):
+    from sqlalchemy import event
+
+    statements = []
+
+    def remember(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    urls = urls_for(world["deliveries"][0])
+    pixel, link = path(urls["open_url"]), path(urls["click_base"]) + f"/{world['link'].id}"
+    event.listen(db.engine, "before_cursor_execute", remember)
+    try:
+        for _ in range(3):
+            statements.clear()
+            assert client.get(pixel, headers={"User-Agent": FIREFOX}).status_code == 200
+            assert len(statements) == 1 and "INSERT INTO tracking_events" in statements[0], statements
+            statements.clear()
+            assert client.get(link, headers={"User-Agent": FIREFOX}).status_code == 302
+            assert len(statements) == 1 and "INSERT INTO tracking_events" in statements[0], statements
+    finally:
+        event.remove(db.engine, "before_cursor_execute", remember)
+    assert [(e.kind, e.hits) for e in events()] == [("open", 3), ("click", 3)]
+
+
+# --- rate limits -------------------------------------------------------------------
+
+
+def test_beyond_the_token_limit_the_pixel_and_redirect_answer_but_count_nothing(make_app, two_districts,
+                                                                                  make_subscriber):
+    app = make_app(TRACKING_TOKEN_HITS_PER_WINDOW=3, TRACKING_ADDRESS_RATE_LIMIT="")
+    with app.app_context():
+        newsletter = make_newsletter()
+        anna = make_delivery(newsletter, make_subscriber("anna@boeblingen.de"))
+        bert = make_delivery(newsletter, make_subscriber("bert@boeblingen.de"))
+        link = Link(newsletter_id=newsletter.id, district_key="08115", url="https://example.org/ziel")
+        other = make_newsletter(subject="Anderer")
+        foreign = Link(newsletter_id=other.id, district_key="08115", url="https://evil.example/")
+        db.session.add_all([link, foreign])
+        db.session.commit()
+        client = app.test_client()
+        for _ in range(5):
+            response = open_pixel(client, anna)
+            assert response.status_code == 200 and response.data == tracking.PIXEL
+        for _ in range(5):
+            response = click(client, anna, link.id)
+            assert response.status_code == 302 and response.headers["Location"] == link.url
+        # Over the limit the link check still holds.
+        assert click(client, anna, foreign.id).status_code == 404
+        assert open_pixel(client, bert).status_code == 200  # another token has its own budget
+        assert rows_and_hits(anna.id) == {("open", None, False): (1, 3), ("click", link.id, False): (1, 3)}
+        assert rows_and_hits(bert.id) == {("open", None, False): (1, 1)}
+        # A machine's hits have their own row and budget: a scanner can not use up the reader's.
+        assert open_pixel(client, anna, GMAIL_PROXY).status_code == 200
+        assert rows_and_hits(anna.id)[("open", None, True)] == (1, 1)
+
+
+def test_beyond_the_address_limit_nothing_more_is_counted_from_that_address(make_app, two_districts,
+                                                                             make_subscriber):
+    app = make_app(TRACKING_ADDRESS_RATE_LIMIT="4 per minute")
+    with app.app_context():
+        newsletter = make_newsletter()
+        deliveries = [make_delivery(newsletter, make_subscriber(f"p{n}@boeblingen.de")) for n in range(6)]
+        client = app.test_client()
+        for delivery in deliveries:
+            assert open_pixel(client, delivery).status_code == 200
+        other = app.test_client()
+        pixel = path(urls_for(deliveries[5])["open_url"])
+        assert other.get(pixel, headers={"User-Agent": FIREFOX},
+                         environ_base={"REMOTE_ADDR": "192.0.2.7"}).status_code == 200
+        assert sum(hits for _rows, hits in rows_and_hits().values()) == 5
+        assert [e.delivery_id for e in events()] == [d.id for d in deliveries[:4]] + [deliveries[5].id]
+
+
+def test_when_redis_is_unreachable_hits_still_count(client, world, monkeypatch):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from core.extensions import limiter
+
+    def unreachable(*_args, **_kwargs):
+        raise RedisConnectionError("down")
+
+    monkeypatch.setattr(type(limiter.limiter), "hit", unreachable)
+    assert open_pixel(client, world["deliveries"][0]).status_code == 200
+    assert [e.hits for e in events()] == [1]
+
+
 # --- figures ---------------------------------------------------------------------
 
 
@@ -380,6 +575,11 @@ def test_export_lists_the_persons_deliveries_with_opens_and_clicks(client, world
     assert entry["message_id"] == delivery.message_id
     assert entry["opens"]["count"] == 1 and entry["opens"]["events"][0]["automatic"] is False
     assert entry["clicks"]["count"] == 1
+    click(client, delivery, world["link"].id)  # again: the same row, two hits
+    [entry] = privacy.export_subscriber(anna)["newsletters"]
+    assert entry["clicks"]["count"] == 2
+    [row] = entry["clicks"]["events"]
+    assert row["count"] == 2 and row["at"] <= row["last_at"]
     assert entry["clicks"]["events"][0]["url"] == "https://www.service-bw.de/?a=1&b=2"
 
 
