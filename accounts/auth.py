@@ -1,18 +1,18 @@
 """Who is asking, and which districts they may see.
 
-Browser pages authenticate with the Flask-Login session; `/api/` routes only
-with a bearer token (never the session cookie, so the API needs no CSRF
-token). Either way the request's district scope is set here, once, before any
-view runs.
+Browser pages authenticate with the Flask-Login session, backed by a session
+row on the server (accounts/sessions.py) that logout, a new password and
+deactivation delete; `/api/` routes only with a bearer token (never the
+session cookie, so the API needs no CSRF token). Either way the request's
+district scope is set here, once, before any view runs.
 """
 from functools import wraps
 
-from flask import abort, g, request
+from flask import abort, g, request, session
 from flask_babel import lazy_gettext
-from flask_login import current_user
-from sqlalchemy import select
+from flask_login import current_user, login_user, logout_user
 
-from accounts.models import User
+from accounts import sessions
 from core.database import set_district_scope
 from core.extensions import db, login_manager
 
@@ -20,14 +20,34 @@ API_PREFIX = "/api/"
 
 
 @login_manager.user_loader
-def load_user(session_id):
-    user_id, _, version = session_id.partition(":")
-    if not user_id.isdigit():
-        return None
-    user = db.session.execute(select(User).where(User.id == int(user_id))).scalar_one_or_none()
-    if user is None or str(user.session_version) != version:
-        return None
+def load_user(user_id):
+    # Flask-Login keeps the user id; the sign-in itself is the server-side
+    # session named by our key. A remember-me cookie (never issued) brings
+    # no key, so it signs nobody in either.
+    user = sessions.user_for(session.get(sessions.COOKIE_KEY), user_id)
+    if user is None:
+        # Ended or expired: drop the dead keys, so the next requests skip the lookup.
+        session.pop("_user_id", None)
+        session.pop(sessions.COOKIE_KEY, None)
     return user
+
+
+def sign_in(user):
+    """Sign `user` in in this browser with a new server-side session. Does not commit.
+
+    Used at login and after a new password (which ended every session,
+    this browser's too).
+    """
+    sessions.end(session.get(sessions.COOKIE_KEY))  # whoever was signed in here before
+    key = sessions.start(user, request.user_agent.string)
+    login_user(user)
+    session[sessions.COOKIE_KEY] = key
+
+
+def sign_out():
+    """End this browser's session on the server and in the cookie. Does not commit."""
+    sessions.end(session.pop(sessions.COOKIE_KEY, None))
+    logout_user()
 
 
 def bearer_token():
@@ -44,10 +64,12 @@ def _establish_scope():
         from accounts.services import user_for_token
 
         user = user_for_token(bearer_token())
-        if db.session.dirty:
-            db.session.commit()  # the token's last use
     else:
         user = current_user._get_current_object() if current_user.is_authenticated else None
+    if sessions.wrote() or db.session.dirty:
+        # A session's or a token's last use, or an expired session's removal;
+        # nothing else has happened in this request yet.
+        db.session.commit()
     g.principal = user
     set_district_scope(user.district_keys if user is not None else None)
 

@@ -12,7 +12,7 @@ from flask.cli import AppGroup
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from accounts import services
+from accounts import services, sessions
 from accounts.models import ROLES, User
 from core.database import needs_schema
 from core.extensions import db
@@ -119,3 +119,26 @@ def set_password_command(email, password_stdin):
     click.echo(_("Passwort für %(email)s geändert.", email=user.email))
     if not password_stdin:
         click.echo(_("Neues Passwort (wird nur jetzt angezeigt): %(password)s", password=password))
+
+
+@users_cli.command("end-sessions")
+@click.argument("email", required=False)
+@click.option("--expired", is_flag=True, help="Nur abgelaufene Anmeldungen aller Konten entfernen.")
+@needs_schema
+def end_sessions_command(email, expired):
+    """Alle Anmeldungen eines Kontos beenden, oder mit --expired die abgelaufenen aller Konten entfernen.
+
+    Etwa bei einem verlorenen Gerät. Das Passwort bleibt; wer es kennt, kann
+    sich wieder anmelden.
+    """
+    if bool(email) == expired:
+        raise click.UsageError(_("Bitte genau eines angeben: eine E-Mail-Adresse oder --expired."))
+    if expired:
+        with account_rules():
+            count = sessions.purge_expired()
+        click.echo(_("%(count)d abgelaufene Anmeldungen entfernt.", count=count))
+        return
+    user = existing_user(email)
+    with account_rules():
+        count = sessions.end_all(user)
+    click.echo(_("%(count)d Anmeldungen von %(email)s beendet.", count=count, email=user.email))

@@ -9,6 +9,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
+from accounts import sessions
 from accounts.models import ROLES, ApiToken, User, user_districts, utcnow
 from core.extensions import db
 from directory.models import District
@@ -84,15 +85,17 @@ def create_user(email, role, district_keys=(), password=None, name="", check_ema
 
 
 def update_user(user, role, district_keys, name, active):
+    """Change an account; deactivating it ends all of its sessions."""
     districts = role_districts(role, district_keys)
-    if user.active and not active:
-        user.session_version += 1
+    if not active:
+        sessions.end_all(user)
     user.role, user.districts, user.name, user.active = role, districts, name, active
 
 
 def set_password(user, password):
+    """Set a new password; every session of the account ends (whoever knew the old one is out)."""
     user.password_hash = hash_password(password)
-    user.session_version += 1
+    sessions.end_all(user)
 
 
 def password_matches(password_hash, password):

@@ -4,8 +4,6 @@ Generated passwords and API tokens are rendered into the response of the POST
 that created them and nowhere else: they are not flashed (the session cookie
 is only signed, not encrypted) and the page is sent with `no-store`.
 """
-from urllib.parse import urlsplit
-
 from flask import (
     Blueprint,
     current_app,
@@ -16,10 +14,9 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_login import login_user, logout_user
 
 from accounts import admin
-from accounts.auth import admin_required, login_required, principal
+from accounts.auth import admin_required, login_required, principal, sign_in, sign_out
 from accounts.forms import (
     ROLE_LABELS,
     EditUserForm,
@@ -39,6 +36,7 @@ from accounts.services import (
 from core.database import load_or_404
 from core.extensions import db, limiter
 from core.forms import show_error
+from core.urls import safe_redirect_target
 
 bp = Blueprint("accounts", __name__)
 
@@ -62,32 +60,19 @@ def _failed_attempt(response):
     return response.status_code == 200
 
 
-def safe_next(target):
-    """`target` if it is a path on this site, else None (never an open redirect)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return None
-    # Browsers drop tabs and newlines in URLs, which would turn "/\t/x" into "//x".
-    if any(ord(char) < 33 or ord(char) == 127 for char in target):
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc:
-        return None
-    return target
-
-
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(_login_rate_limit, methods=["POST"], deduct_when=_failed_attempt)
 @limiter.limit(_login_rate_limit, methods=["POST"], key_func=_submitted_email, deduct_when=_failed_attempt)
 def login():
     if request.method == "GET" and principal() is not None:
         return redirect(url_for("core.index"))
-    target = safe_next(request.args.get("next"))
+    target = safe_redirect_target(request.args.get("next"))
     form = LoginForm()
     if form.validate_on_submit():
         user = authenticate(form.email.data, form.password.data)
         if user is not None:
-            login_user(user)
-            db.session.commit()  # last_login_at, and a rehashed password if any
+            sign_in(user)
+            db.session.commit()  # the session, last_login_at, and a rehashed password if any
             return redirect(target or url_for("core.index"))
         # One message for unknown addresses, wrong passwords and deactivated
         # accounts: the page must not tell which addresses have an account.
@@ -97,7 +82,8 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    logout_user()
+    sign_out()
+    db.session.commit()
     flash(_("Sie wurden abgemeldet."), "info")
     return redirect(url_for("accounts.login"))
 
@@ -106,9 +92,9 @@ def logout():
 
 
 def _keep_signed_in(user):
-    # set_password bumped session_version, which ends every session of the
-    # user; this browser gets a fresh one.
-    login_user(user)
+    # set_password ended every session of the user, this browser's too; it
+    # gets a fresh one (a new key: the old cookie stays worthless).
+    sign_in(user)
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
@@ -122,8 +108,8 @@ def password():
         except AccountError as error:
             show_error(form, error)
         else:
-            db.session.commit()
             _keep_signed_in(user)
+            db.session.commit()
             flash(_("Ihr Passwort wurde geändert. Andere Sitzungen wurden beendet."), "success")
             return redirect(url_for("accounts.password"))
     return render_template("accounts/password.html", form=form, user=user, min_length=MIN_PASSWORD_LENGTH)
@@ -204,9 +190,9 @@ def edit_user(user_id):
 def reset_password(user_id):
     user = load_or_404(User, id=user_id)
     password = admin.reset_password(user)
-    db.session.commit()
     if user.id == principal().id:
         _keep_signed_in(user)
+    db.session.commit()
     return _secret_page("accounts/password_reset.html", user=user, password=password)
 
 

@@ -4,6 +4,7 @@ from flask_login import current_user
 
 from core import health
 from core.i18n import SESSION_KEY
+from core.urls import apply_personal_link_headers, safe_redirect_target
 
 bp = Blueprint("core", __name__)
 
@@ -23,7 +24,7 @@ SECURITY_HEADERS = {
 def _security_headers(response):
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
-    return response
+    return apply_personal_link_headers(response)
 
 
 @bp.get("/")
@@ -38,11 +39,7 @@ def set_language():
     lang = request.form.get("lang")
     if lang in current_app.config["LANGUAGES"]:
         session[SESSION_KEY] = lang
-    target = request.form.get("next") or ""
-    # Only same-site paths: never an open redirect.
-    if not target.startswith("/") or target.startswith("//"):
-        target = url_for("core.index")
-    return redirect(target)
+    return redirect(safe_redirect_target(request.form.get("next")) or url_for("core.index"))
 
 
 @bp.get("/healthz")

@@ -9,6 +9,9 @@ so the unsubscribe URL takes a POST without a CSRF token.
 The subscription form may be embedded on a municipal website as plain HTML,
 so it takes its POST without a session CSRF token too; a honeypot field and
 rate limits (per client and per address entered) protect it instead.
+
+Every page under a token link is `personal_link` (core.urls): kept out of
+caches (`no-store`) and out of Referer headers.
 """
 import json
 
@@ -38,6 +41,7 @@ from core.database import load_or_404, set_district_scope
 from core.extensions import csrf, db, limiter
 from core.forms import show_error
 from core.tokens import ExpiredToken, InvalidToken, read_token
+from core.urls import personal_link
 from directory.models import District
 from subscribers import privacy, services
 from subscribers.consent import consent_text, current_consent_version
@@ -188,6 +192,7 @@ def check_inbox(key):
 
 @bp.route("/confirm/<token>", methods=["GET", "POST"])
 @csrf.exempt  # the token is the proof; the page may be opened in a browser without our cookie
+@personal_link
 def confirm(token):
     subscriber, payload = subscriber_from("subscription-confirm", token)
     district = subscriber.municipality.district
@@ -209,6 +214,7 @@ def confirm(token):
 
 @bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
 @csrf.exempt  # RFC 8058: mail clients POST List-Unsubscribe=One-Click without any page
+@personal_link
 def unsubscribe(token):
     subscriber, _payload = subscriber_from("subscriber-unsubscribe", token)
     district = subscriber.municipality.district
@@ -225,6 +231,7 @@ def unsubscribe(token):
 
 
 @bp.route("/preferences/<token>", methods=["GET", "POST"])
+@personal_link
 def preferences(token):
     subscriber, _payload = subscriber_from("subscriber-manage", token)
     district = subscriber.municipality.district
@@ -253,6 +260,7 @@ def preferences(token):
 
 
 @bp.post("/preferences/<token>/resubscribe")
+@personal_link
 def resubscribe(token):
     """Back onto the list after leaving it: only through a new confirmation (double opt-in)."""
     subscriber, _payload = subscriber_from("subscriber-manage", token)
@@ -265,16 +273,17 @@ def resubscribe(token):
 
 
 @bp.post("/preferences/<token>/export")
+@personal_link
 def export(token):
     subscriber, _payload = subscriber_from("subscriber-manage", token)
     document = json.dumps(privacy.export_subscriber(subscriber), ensure_ascii=False, indent=2)
     response = current_app.response_class(document, mimetype="application/json")
     response.headers["Content-Disposition"] = 'attachment; filename="meine-daten.json"'
-    response.headers["Cache-Control"] = "no-store"
     return response
 
 
 @bp.route("/preferences/<token>/delete", methods=["GET", "POST"])
+@personal_link
 def delete(token):
     subscriber, _payload = subscriber_from("subscriber-manage", token)
     district = subscriber.municipality.district

@@ -230,13 +230,12 @@ def login(client):
 
 @pytest.fixture
 def sign_in(client):
-    """Log in through Flask-Login's session keys, independent of the login form."""
+    """Sign in without the login form: a server-side session and its keys in the cookie."""
+
+    from tests.signin import sign_in_client
 
     def do_sign_in(user):
-        with client.session_transaction() as session:
-            session["_user_id"] = user.get_id()
-            session["_fresh"] = True
-        return client
+        return sign_in_client(client, user)
 
     return do_sign_in
 

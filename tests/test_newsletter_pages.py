@@ -12,6 +12,7 @@ from directory.models import District
 from newsletter import services
 from newsletter.models import Delivery, Newsletter
 from subscribers.models import utcnow
+from tests.signin import sign_in_client
 
 MJML_OK = """<mj-section>
   <mj-column>
@@ -198,11 +199,7 @@ def test_preview_is_its_own_locked_down_document(world, coordinator, client):
 
 
 def smtp_client(app, user):
-    client = app.test_client()
-    with client.session_transaction() as session:
-        session["_user_id"] = user.get_id()
-        session["_fresh"] = True
-    return client
+    return sign_in_client(app.test_client(), user)
 
 
 def test_test_send_reaches_the_smtp_server_marked_as_test(world, make_user, smtp_app, smtp_server):

@@ -9,6 +9,7 @@ from flask_mail import Message
 
 from core import outbox
 from core.mail import send_message
+from tests.signin import sign_in_client
 
 ICS = (
     "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\n"
@@ -234,8 +235,7 @@ def test_with_mail_server_mail_goes_to_smtp_not_the_outbox(smtp_app, smtp_server
     web = smtp_app.test_client()
     admin, _ = create_user("admin@lrabb.de", "admin")
     db.session.commit()
-    with web.session_transaction() as session:
-        session["_user_id"] = admin.get_id()
+    sign_in_client(web, admin)
     page = web.get("/admin/outbox").get_data(as_text=True)
     assert "Mails gehen an den Mailserver 127.0.0.1" in page
     assert "Der Postausgang ist leer." in page

@@ -16,6 +16,7 @@ from core.queue import get_queue
 from directory.models import District
 from subscribers import services
 from subscribers.models import Subscriber, Suppression, Topic, subscriber_topics
+from tests.signin import sign_in_client
 
 ROW = re.compile(r'<th scope="row" class="break"><a href="/d/08115/subscribers/(\d+)">([^<]+)</a>')
 SNIPPET = re.compile(r'<textarea id="snippet"[^>]*>(.*?)</textarea>', re.S)
@@ -29,10 +30,7 @@ def text(response):
 
 
 def signed_in(client, user):
-    with client.session_transaction() as session:
-        session["_user_id"] = user.get_id()
-        session["_fresh"] = True
-    return client
+    return sign_in_client(client, user)
 
 
 def fresh(model, **by):

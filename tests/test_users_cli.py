@@ -1,10 +1,11 @@
-"""`flask users`: create, token, list, set-password, each refusing what the rules forbid."""
+"""`flask users`: create, token, list, set-password, end-sessions, each refusing what the rules forbid."""
 import re
 
 import pytest
 from sqlalchemy import func, select
 
-from accounts.models import ApiToken, User
+from accounts import sessions
+from accounts.models import ApiToken, User, UserSession
 from accounts.services import authenticate, find_user
 from core.extensions import db
 
@@ -14,6 +15,14 @@ GENERATED = re.compile(r"Passwort \(wird nur jetzt angezeigt\): (\S+)$", re.MULT
 def users():
     db.session.rollback()
     return db.session.execute(select(func.count()).select_from(User)).scalar_one()
+
+
+def session_count(user=None):
+    db.session.rollback()
+    statement = select(func.count()).select_from(UserSession)
+    if user is not None:
+        statement = statement.where(UserSession.user_id == user.id)
+    return db.session.execute(statement).scalar_one()
 
 
 @pytest.fixture
@@ -130,7 +139,10 @@ def test_list_without_accounts(users_cli):
 
 def test_set_password_generates_one_and_ends_sessions(users_cli, two_districts, make_user):
     user = make_user()
-    old_password, old_version = user.plain_password, user.session_version
+    old_password = user.plain_password
+    sessions.start(user, "Laptop")
+    sessions.start(user, "Telefon")
+    db.session.commit()
 
     result = users_cli("set-password", user.email)
 
@@ -139,7 +151,7 @@ def test_set_password_generates_one_and_ends_sessions(users_cli, two_districts, 
     db.session.rollback()
     assert authenticate(user.email, old_password) is None
     assert authenticate(user.email, new_password) is not None
-    assert find_user(user.email).session_version == old_version + 1
+    assert session_count(user) == 0
 
 
 def test_set_password_from_stdin(users_cli, two_districts, make_user):
@@ -159,3 +171,54 @@ def test_set_password_refuses_short_password_and_unknown_account(users_cli, two_
     assert authenticate(user.email, user.plain_password) is not None
     unknown = users_cli("set-password", "niemand@lrabb.de")
     assert unknown.exit_code == 1 and "Es gibt kein Konto" in unknown.output
+
+
+def test_end_sessions_of_one_account(users_cli, two_districts, make_user):
+    user, other = make_user(), make_user("andere@lrabb.de")
+    for person in (user, user, other):
+        sessions.start(person, "Browser")
+    db.session.commit()
+
+    result = users_cli("end-sessions", user.email.upper())
+
+    assert result.exit_code == 0, result.output
+    assert "2 Anmeldungen von koordination@lrabb.de beendet" in result.output
+    assert session_count(user) == 0 and session_count(other) == 1
+    db.session.rollback()
+    assert authenticate(user.email, user.plain_password) is not None  # the password stays
+
+
+def test_end_sessions_expired_only(users_cli, two_districts, make_user, app):
+    from datetime import timedelta
+
+    from accounts.models import utcnow
+
+    user = make_user()
+    sessions.start(user, "neu")
+    sessions.start(user, "alt")
+    db.session.commit()
+    old = db.session.execute(select(UserSession).where(UserSession.user_agent == "alt")).scalar_one()
+    old.last_seen_at = utcnow() - timedelta(seconds=app.config["SESSION_IDLE_SECONDS"] + 60)
+    db.session.commit()
+
+    result = users_cli("end-sessions", "--expired")
+
+    assert result.exit_code == 0, result.output
+    assert "1 abgelaufene Anmeldungen entfernt" in result.output
+    db.session.rollback()
+    assert [row.user_agent for row in db.session.execute(select(UserSession)).scalars()] == ["neu"]
+
+
+@pytest.mark.parametrize("args", [[], ["someone@lrabb.de", "--expired"]], ids=["neither", "both"])
+def test_end_sessions_wants_exactly_one_choice(users_cli, two_districts, make_user, args):
+    make_user("someone@lrabb.de")
+    sessions.start(find_user("someone@lrabb.de"), "Browser")
+    db.session.commit()
+    result = users_cli("end-sessions", *args)
+    assert result.exit_code == 2 and "genau eines" in result.output
+    assert session_count() == 1
+
+
+def test_end_sessions_of_an_unknown_account(users_cli, two_districts):
+    result = users_cli("end-sessions", "niemand@lrabb.de")
+    assert result.exit_code == 1 and "Es gibt kein Konto für niemand@lrabb.de" in result.output
