@@ -28,6 +28,9 @@ def create_app(config=None):
         instance_relative_config=True,
     )
     load_config(app, config)
+    from core import paging
+
+    paging.init_app(app)  # before any route: the bounded `int` converter
 
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(ROOT, "migrations"), render_as_batch=True)

@@ -1,7 +1,6 @@
 """Forms of the login and account pages. Field rules that the services own are
 checked by calling those services, so a form and the CLI reject the same input."""
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     EmailField,
@@ -14,6 +13,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
 from accounts.admin import all_districts
+from core.forms import Form
 from accounts.models import ROLES
 from accounts.services import (
     MIN_PASSWORD_LENGTH,
@@ -33,7 +33,7 @@ ROLE_LABELS = {
 MAX_PASSWORD_LENGTH = 1024
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     email = EmailField(
         _l("E-Mail-Adresse"),
         validators=[DataRequired(_l("Bitte geben Sie Ihre E-Mail-Adresse ein."))],
@@ -46,7 +46,7 @@ class LoginForm(FlaskForm):
     )
 
 
-class PasswordChangeForm(FlaskForm):
+class PasswordChangeForm(Form):
     current_password = PasswordField(
         _l("Aktuelles Passwort"),
         validators=[DataRequired(_l("Bitte geben Sie Ihr aktuelles Passwort ein."))],
@@ -116,7 +116,7 @@ class _AccessRules:
             raise ValidationError(str(exc)) from exc
 
 
-class NewUserForm(_AccessRules, FlaskForm):
+class NewUserForm(_AccessRules, Form):
     email = EmailField(
         _l("E-Mail-Adresse"),
         validators=[DataRequired(_l("Bitte geben Sie eine E-Mail-Adresse ein.")), Length(max=254)],
@@ -134,14 +134,14 @@ class NewUserForm(_AccessRules, FlaskForm):
             raise ValidationError(_l("Es gibt bereits ein Konto für %(email)s.", email=email))
 
 
-class EditUserForm(_AccessRules, FlaskForm):
+class EditUserForm(_AccessRules, Form):
     name = _name_field()
     role = _role_field()
     districts = _districts_field()
     active = BooleanField(_l("Konto ist aktiv"))
 
 
-class TokenForm(FlaskForm):
+class TokenForm(Form):
     label = StringField(
         _l("Bezeichnung"),
         validators=[Optional(), Length(max=200)],

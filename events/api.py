@@ -7,12 +7,12 @@ registration (before the body is looked at), 403 for viewers.
 """
 from flask import request, url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from accounts.auth import editor_required, personal_data_required, principal
-from core.api import paginated, require_token
+from core.api import Blueprint, paginated, require_token
 from core.database import load_or_404
 from core.extensions import db
 from directory.models import District

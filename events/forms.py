@@ -11,7 +11,6 @@ from datetime import datetime
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
@@ -24,6 +23,7 @@ from wtforms import (
 )
 from wtforms.validators import InputRequired, Optional
 
+from core.forms import Form
 from events.services import EventData, EventError, from_local, local
 
 RRULE_EXAMPLE = "FREQ=WEEKLY;INTERVAL=2;BYDAY=TU;COUNT=6"
@@ -63,7 +63,7 @@ class WholeNumberField(IntegerField):
             raise ValueError(self.number_message) from None
 
 
-class EventForm(FlaskForm):
+class EventForm(Form):
     """One form for new and edited events; the kind is fixed at creation and not part of it.
 
     Field names follow the services' `EventError.field` (`starts_at`,

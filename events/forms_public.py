@@ -1,16 +1,16 @@
 """The public registration form for an event (events/public.py)."""
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, RadioField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, ValidationError
 
+from core.forms import Form
 from subscribers.services import SubscriberError, normalize_address
 
 FALSE_VALUES = (False, "false", "", "0", "off", "no", "nein")
 
 
-class RegisterForm(FlaskForm):
+class RegisterForm(Form):
     """Name, address, municipality and, for office hours, the slot.
 
     Like the subscription form it may be embedded on a municipal website, so

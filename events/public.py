@@ -86,7 +86,8 @@ def registration_from(token):
         registration = db.session.execute(
             select(Registration).where(Registration.public_id == public_id)
         ).scalar_one_or_none()
-    if registration is None or not registration.email:  # an erased registration keeps no address
+    if registration is None or not registration.email or registration.event.status == "draft":
+        # An erased registration keeps no address; a draft has no public page, not even by link.
         abort(404, _("Zu diesem Link gibt es keine Anmeldung (mehr)."))
     return registration
 
@@ -103,7 +104,8 @@ def booking_from(token):
         subscriber = db.session.execute(
             select(Subscriber).where(Subscriber.public_id == public_id)
         ).scalar_one_or_none()
-    if event is None or subscriber is None or subscriber.district_key != event.district_key:
+    if (event is None or subscriber is None or subscriber.district_key != event.district_key
+            or event.status == "draft"):
         abort(404, _("Zu diesem Link gibt es keine Sprechstunde (mehr)."))
     return event, subscriber
 
@@ -176,7 +178,11 @@ def rsvp(token, answer):
 
 
 def _public_event(key, id):
-    """A published, public event of the district; 404 otherwise (a cancelled one is for the caller)."""
+    """A published, public event of the district; 404 otherwise (a cancelled one is for the caller).
+
+    A draft cancelled before it was ever published is no longer public
+    (`services.cancel_event`), so it answers 404 here like any draft.
+    """
     district = load_or_404(District, key=key)
     event = load_or_404(Event, id=id, district_key=district.key)
     if event.status == "draft" or not event.public:

@@ -1,6 +1,7 @@
 """Marshmallow schemas of the events API."""
 from marshmallow import Schema, fields, validate
 
+from core.api import Id
 from events.models import (
     ATTENDANCE,
     EVENT_KINDS,
@@ -38,7 +39,7 @@ PLACE_DESCRIPTION = "Ort (Anschrift) oder `online_url` oder beides; eines davon 
 class SlotSchema(Schema):
     """A bookable time: the workshop itself, or one office-hours interval, with its seat counts."""
 
-    id = fields.Integer()
+    id = Id()
     starts_at = fields.DateTime()
     ends_at = fields.DateTime()
     capacity = fields.Integer(allow_none=True, metadata={"description": "Plätze; null: unbegrenzt"})
@@ -51,7 +52,7 @@ class SlotSchema(Schema):
 class EventSchema(Schema):
     """A workshop or an office-hours series; times are ISO 8601 in UTC with offset."""
 
-    id = fields.Integer()
+    id = Id()
     district_key = fields.String(metadata={"example": "08115"})
     kind = fields.String(metadata={"enum": list(EVENT_KINDS)})
     title = fields.String()
@@ -192,9 +193,9 @@ class CancelResultSchema(Schema):
 class RegistrationSchema(Schema):
     """One person's invitation or place for one slot."""
 
-    id = fields.Integer()
-    event_id = fields.Integer()
-    slot_id = fields.Integer()
+    id = Id()
+    event_id = Id()
+    slot_id = Id()
     slot_starts_at = fields.DateTime(attribute="slot.starts_at")
     name = fields.String()
     email = fields.String(metadata={"format": "email"})
@@ -212,7 +213,7 @@ class RegistrationSchema(Schema):
 
 class RegistrationQueryArgsSchema(Schema):
     status = fields.String(validate=validate.OneOf(REGISTRATION_STATES))
-    slot_id = fields.Integer(metadata={"description": "Nur dieser Termin (Check-in-Liste je Termin)"})
+    slot_id = Id(metadata={"description": "Nur dieser Termin (Check-in-Liste je Termin)"})
 
 
 class AttendanceSchema(Schema):

@@ -326,6 +326,9 @@ def cancel_event(event):
     if event.status == "cancelled":
         raise EventError(_("Die Veranstaltung ist bereits abgesagt."))
     current = holders(event)
+    if event.status == "draft":
+        # Never published: no public page may name it, not even to say it is cancelled.
+        event.public = False
     event.status = "cancelled"
     event.cancelled_at = utcnow()
     event.sequence += 1

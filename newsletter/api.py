@@ -10,10 +10,10 @@ import smtplib
 from flask import request, url_for
 from flask.views import MethodView
 from flask_babel import gettext as _
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
 from accounts.auth import editor_required, principal
-from core.api import require_token
+from core.api import Blueprint, require_token
 from core.database import load_or_404
 from core.extensions import db
 from directory.models import District

@@ -8,7 +8,6 @@ with the same words. The forms only check what a browser might leave out.
 import re
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
@@ -20,6 +19,8 @@ from wtforms import (
     TimeField,
 )
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
+
+from core.forms import Form
 
 FORMAT_LABELS = {
     "markdown": _l("Markdown (im Layout des Kreises)"),
@@ -34,7 +35,7 @@ def _strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
-class NewsletterForm(FlaskForm):
+class NewsletterForm(Form):
     """Content and audience; the field names are the ones the services name in their errors."""
 
     subject = StringField(
@@ -82,7 +83,7 @@ class NewsletterForm(FlaskForm):
         }
 
 
-class TestSendForm(FlaskForm):
+class TestSendForm(Form):
     addresses = TextAreaField(
         _l("Adressen für den Testversand"),
         validators=[DataRequired(_l("Bitte geben Sie mindestens eine Adresse ein."))],
@@ -92,14 +93,14 @@ class TestSendForm(FlaskForm):
         return [part for part in ADDRESS_SEPARATORS.split(self.addresses.data or "") if part]
 
 
-class SendNowForm(FlaskForm):
+class SendNowForm(Form):
     confirm = BooleanField(
         _l("Ich habe die Vorschau geprüft und möchte den Newsletter jetzt an alle Empfängerinnen und Empfänger senden."),
         validators=[DataRequired(_l("Bitte bestätigen Sie den Versand."))],
     )
 
 
-class ScheduleForm(FlaskForm):
+class ScheduleForm(Form):
     """Date and time as the coordinator reads them: in Europe/Berlin."""
 
     date = DateField(_l("Datum"), validators=[InputRequired(_l("Bitte geben Sie ein gültiges Datum ein."))])

@@ -1,6 +1,7 @@
 """Marshmallow schemas of the newsletter API."""
 from marshmallow import Schema, fields, validate
 
+from core.api import Id
 from newsletter.models import BODY_FORMATS, NEWSLETTER_STATES
 
 TOPIC_DESCRIPTION = (
@@ -42,7 +43,7 @@ class StatsSchema(Schema):
 
 
 class TopicRefSchema(Schema):
-    id = fields.Integer()
+    id = Id()
     name = fields.String()
 
 
@@ -54,7 +55,7 @@ class MunicipalityRefSchema(Schema):
 class NewsletterSchema(Schema):
     """A newsletter; times are ISO 8601 in UTC with offset."""
 
-    id = fields.Integer()
+    id = Id()
     district_key = fields.String(metadata={"example": "08115"})
     subject = fields.String()
     preheader = fields.String()

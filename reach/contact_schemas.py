@@ -1,6 +1,7 @@
 """Marshmallow schemas of the contacts API (Kontakte)."""
 from marshmallow import Schema, fields
 
+from core.api import Id
 from reach.contacts import KIND_LABELS, MAX_NOTE
 from reach.models import CONTACT_KINDS
 from subscribers.schemas import MunicipalityRefSchema
@@ -21,7 +22,7 @@ NOTE_DESCRIPTION = f"Kurze Notiz, höchstens {MAX_NOTE} Zeichen, ohne personenbe
 class ContactSchema(Schema):
     """A logged contact; times are ISO 8601 in UTC with offset."""
 
-    id = fields.Integer()
+    id = Id()
     district = fields.String(attribute="district_key", metadata={"example": "08115"})
     date = fields.Date()
     kind = fields.String(metadata={"enum": list(CONTACT_KINDS)})

@@ -6,10 +6,10 @@ database holds, 403 for viewers, who see reach only as aggregates.
 """
 from flask import request, url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
 from accounts.auth import editor_required, principal
-from core.api import paginated, require_token
+from core.api import Blueprint, paginated, require_token
 from core.database import load_or_404
 from core.extensions import db
 from directory.models import District

@@ -8,7 +8,6 @@ same words. The date travels as the text of an `<input type="date">` and is
 parsed by the service, too.
 """
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     RadioField,
@@ -20,6 +19,7 @@ from wtforms import (
 )
 from wtforms.widgets import DateInput
 
+from core.forms import Form
 from reach.contacts import (
     EARLIEST,
     KIND_LABELS,
@@ -35,7 +35,7 @@ def _strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
-class ContactForm(FlaskForm):
+class ContactForm(Form):
     """A new or changed contact; field names follow `ContactError.field`."""
 
     date = StringField(_l("Datum"), widget=DateInput(), filters=[_strip])
@@ -72,7 +72,7 @@ class ContactForm(FlaskForm):
         }
 
 
-class ContactFilterForm(FlaskForm):
+class ContactFilterForm(Form):
     """The list's filters, read from the query string (the same names as the API's).
 
     Values that are no date or not among the choices (an old bookmark, a
@@ -127,5 +127,5 @@ def _is_date(text):
         return False
 
 
-class ContactImportForm(FlaskForm):
+class ContactImportForm(Form):
     file = FileField(_l("CSV-Datei"), validators=[FileRequired(_l("Bitte wählen Sie eine CSV-Datei aus."))])

@@ -1,10 +1,10 @@
 """API: districts, their municipalities and subscriber lists (the caller's districts; lists not for viewers)."""
 from flask import request, url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
 from accounts.auth import editor_required, personal_data_required
-from core.api import paginated, require_token
+from core.api import Blueprint, paginated, require_token
 from core.database import load_or_404
 from core.extensions import db
 from directory import services as directory_services
@@ -79,9 +79,10 @@ def _is_conflict(error, district_key, email):
 
 def _filters(district_key, args):
     topic_id = None
-    if args.get("topic"):
+    topic = (args.get("topic") or "").strip()  # a blank topic is no filter, like an absent one
+    if topic:
         try:
-            topic_id = services.topics_by_name(district_key, [args["topic"]])[0].id
+            topic_id = services.topics_by_name(district_key, [topic])[0].id
         except SubscriberError as error:
             raise SubscriberError(str(error), field="topic") from error  # the query parameter's name
     if args.get("municipality"):

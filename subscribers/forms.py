@@ -6,7 +6,6 @@ and show its SubscriberError at the field it names, so a form, the API and
 the import reject the same input with the same words.
 """
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     EmailField,
@@ -19,6 +18,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
+from core.forms import Form
 from subscribers.services import STATUS_LABELS, SubscriberError, normalize_address
 
 CONSENT_MODES = {
@@ -39,7 +39,7 @@ def topic_choices(topics):
     return [SelectChoice(str(topic.id), topic.name) for topic in topics]
 
 
-class SubscriberFilterForm(FlaskForm):
+class SubscriberFilterForm(Form):
     """The list's search and filters, read from the query string.
 
     Values that are not among the choices (an old bookmark, a hand-edited
@@ -122,7 +122,7 @@ def _topics_field():
     return SelectMultipleField(_l("Themen"), validate_choice=False)
 
 
-class NewSubscriberForm(_SubscriberFields, FlaskForm):
+class NewSubscriberForm(_SubscriberFields, Form):
     email = _email_field()
     name = _name_field()
     municipality = _municipality_field()
@@ -149,7 +149,7 @@ class NewSubscriberForm(_SubscriberFields, FlaskForm):
             )
 
 
-class EditSubscriberForm(_SubscriberFields, FlaskForm):
+class EditSubscriberForm(_SubscriberFields, Form):
     email = _email_field()
     name = _name_field()
     municipality = _municipality_field()
@@ -157,7 +157,7 @@ class EditSubscriberForm(_SubscriberFields, FlaskForm):
     topics = _topics_field()
 
 
-class TopicForm(FlaskForm):
+class TopicForm(Form):
     name = StringField(
         _l("Name des Themas"),
         validators=[DataRequired(_l("Bitte geben Sie einen Namen für das Thema ein.")), Length(max=100)],

@@ -26,7 +26,6 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import (
     BooleanField,
@@ -39,7 +38,7 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from core.database import load_or_404, set_district_scope
 from core.extensions import csrf, db, limiter
-from core.forms import show_error
+from core.forms import Form, show_error
 from core.tokens import ExpiredToken, InvalidToken, read_token
 from core.urls import personal_link
 from directory.models import District
@@ -70,7 +69,7 @@ def _labels():
 # --- forms -------------------------------------------------------------------
 
 
-class DetailsForm(FlaskForm):
+class DetailsForm(Form):
     name = StringField(_l("Name"), validators=[Optional(), Length(max=200)], render_kw={"autocomplete": "name"})
     municipality = SelectField(_l("Gemeinde"), validators=[DataRequired(_l("Bitte wählen Sie Ihre Gemeinde."))])
     department = StringField(_l("Dienststelle oder Funktion (freiwillig)"), validators=[Optional(), Length(max=200)],

@@ -2,6 +2,7 @@
 from flask_babel import gettext as _
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from core.api import Id
 from subscribers.models import CONSENT_SOURCES, SUBSCRIBER_STATUSES
 
 
@@ -51,7 +52,7 @@ class ConsentSchema(Schema):
 class SubscriberSchema(Schema):
     """A subscriber as the API shows it; times are ISO 8601 in UTC with offset."""
 
-    id = fields.Integer()
+    id = Id()
     email = fields.String(metadata={"format": "email"})
     name = fields.String()
     department = fields.String(metadata={"description": "Dienststelle oder Funktion"})

@@ -25,7 +25,6 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from sqlalchemy.exc import IntegrityError
 from wtforms import BooleanField
@@ -33,6 +32,7 @@ from wtforms import BooleanField
 from accounts.auth import editor_required, personal_data_required, principal
 from core.database import load_or_404
 from core.extensions import db
+from core.forms import Form
 from core.queue import get_redis
 from directory.models import District
 from subscribers import csvio, jobs
@@ -45,7 +45,7 @@ UPLOAD_ID = re.compile(r"[A-Za-z0-9_-]{20,64}")
 PREVIEW_ROWS = 20
 
 
-class ImportForm(FlaskForm):
+class ImportForm(Form):
     file = FileField(_l("CSV-Datei"), validators=[FileRequired(_l("Bitte wählen Sie eine CSV-Datei aus."))])
     opt_in = BooleanField(_l("Opt-in-Mail senden statt direkt aktivieren"))
 

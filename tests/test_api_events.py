@@ -430,7 +430,7 @@ def test_registrations_list(world, client, headers, make_event):
                           headers=headers)
     assert [row["email"] for row in response.get_json()] == ["bert@sindelfingen.de"]
     response = client.get(f"/api/v1/events/{event.id}/registrations", query_string={"slot_id": 0}, headers=headers)
-    assert response.get_json() == []
+    assert response.status_code == 422  # ids start at 1
 
 
 def test_attendance(world, client, headers, make_event):
