@@ -111,12 +111,11 @@ def wait_for(newsletter_id, interval=1.0):
 
 
 def workers_running():
-    from rq import Worker
-
-    from core.queue import get_redis
+    from core.queue import get_redis, live_workers
 
     try:
-        return bool(Worker.all(connection=get_redis()))
+        # Live by heartbeat: a killed worker's key would otherwise count for minutes.
+        return bool(live_workers(get_redis()))
     except Exception:  # noqa: BLE001 - only a hint; Redis trouble shows elsewhere
         return True
 
