@@ -18,7 +18,7 @@ from core.database import load_or_404, set_district_scope
 from core.extensions import csrf, db, limiter
 from core.forms import show_error
 from core.tokens import InvalidToken, read_token
-from core.urls import external_url
+from core.urls import external_url, personal_link
 from directory.models import District
 from events import ical, services
 from events.forms_public import RegisterForm
@@ -58,11 +58,8 @@ def _page(template, status=200, **context):
 
 
 def _token_page(template, status=200, **context):
-    response = current_app.make_response(_page(template, status, **context))
-    # A personal page: not for shared caches, and its link not for other sites.
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
+    # A personal page: its route is a `personal_link` (no-store, no-referrer, error pages too).
+    return _page(template, status, **context)
 
 
 # --- reading links ----------------------------------------------------------------
@@ -155,6 +152,7 @@ def _slot_ids(days):
 
 @bp.route("/rsvp/<token>/<answer>", methods=["GET", "POST"])
 @csrf.exempt  # the token is the proof (see the module docstring)
+@personal_link
 def rsvp(token, answer):
     if answer not in services.ANSWERS:
         abort(404)
@@ -252,6 +250,7 @@ def _own_bookings(event, subscriber):
 
 @bp.route("/book/<token>", methods=["GET", "POST"])
 @csrf.exempt  # the token is the proof (see the module docstring)
+@personal_link
 def book(token):
     event, subscriber = booking_from(token)
     context = {"district": event.district, "event": event, "subscriber": subscriber, "token": token}

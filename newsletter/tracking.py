@@ -39,6 +39,7 @@ from sqlalchemy import BigInteger, Boolean, Integer, String, and_, bindparam, ca
 
 from core.database import UTCDateTime, set_district_scope
 from core.extensions import db, limiter
+from core.paging import MAX_INT
 from core.tokens import InvalidToken, make_token, read_token
 from directory.models import Municipality
 from newsletter.models import DELIVERY_STATES, Delivery, Link, Newsletter, TrackingEvent
@@ -54,9 +55,6 @@ DEFAULT_HITS_PER_WINDOW = 100
 SECONDS_PER_DAY = 86400
 # The day reach counts a touch on is a Berlin day (reach.definition.berlin_day).
 BERLIN = ZoneInfo("Europe/Berlin")
-# Ids are 32-bit integer columns on PostgreSQL; a larger number from a URL
-# must answer 404, not a database error.
-MAX_ID = 2**31 - 1
 
 # Substrings (compared in lower case) of user agents that fetch pixels or
 # links for a mailbox rather than for a reader.
@@ -241,7 +239,7 @@ def _context(token, base_url):
 
 
 def _valid_id(value):
-    return type(value) is int and 0 < value <= MAX_ID
+    return type(value) is int and 0 < value <= MAX_INT
 
 
 def read_tracking_token(token):
