@@ -28,7 +28,6 @@ mails. A job asked to stop finishes and records the mail in flight, gives its
 unsent claimed rows back at once (no attempt counted, lease cleared) and
 returns, so a restart neither duplicates a mail nor waits for a lease.
 """
-import fcntl
 import logging
 import smtplib
 import time
@@ -40,6 +39,7 @@ from flask import current_app
 from sqlalchemy import and_, bindparam, update
 
 from core import shutdown
+from core.database import sqlite_write_turn
 from core.extensions import db
 from core.mail import is_connection_fault, new_raw_connection
 
@@ -162,8 +162,7 @@ def mail_session():
         session.connection.close()
 
 
-# The sending job's AUTOCOMMIT connection for the records, and on SQLite the
-# writers' lock file (see `recording`).
+# The sending job's AUTOCOMMIT connection for the records (see `recording`).
 _recorder = ContextVar("mail_recorder", default=None)
 
 
@@ -174,36 +173,23 @@ def recording():
     The same guarantee as UPDATE + session commit, at a third of the cost
     (no BEGIN/COMMIT round trips, no session bookkeeping).
 
-    On SQLite the sending jobs take turns for these writes through a blocking
-    file lock beside the database. SQLite lets one writer in at a time, and
-    one that finds the database locked sleeps in its busy handler (1, 2, 5,
-    10 ms ...) although a record holds the lock for a tenth of a millisecond:
-    with two work horses recording hundreds of mails a second each, that
-    sleeping was where they waited. The kernel wakes a process blocked on
-    the file lock the moment the other one is done. Each record is still its
-    own committed transaction before the next mail goes out.
+    On SQLite the sending jobs take turns for these writes
+    (`core.database.sqlite_write_turn`): with two work horses recording
+    hundreds of mails a second each, SQLite's busy handler sleeping was
+    where they waited. Each record is still its own committed transaction
+    before the next mail goes out.
     """
-    lock = _sqlite_writer_lock()
     with db.engine.connect() as connection:
         connection = connection.execution_options(isolation_level="AUTOCOMMIT")
         if db.engine.dialect.name == "postgresql":
             # Waiting for the WAL flush on every mail would halve the throughput;
             # a lost last commit after a database crash costs at most a duplicate.
             connection.exec_driver_sql("SET synchronous_commit TO OFF")
-        token = _recorder.set((connection, lock))
+        token = _recorder.set(connection)
         try:
             yield
         finally:
             _recorder.reset(token)
-            if lock is not None:
-                lock.close()
-
-
-def _sqlite_writer_lock():
-    url = db.engine.url
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-        return None
-    return open(f"{url.database}.writers.lock", "a+b")
 
 
 def _reply_text(code, text):
@@ -293,15 +279,8 @@ class MailRows:
             db.session.execute(statement, params)
             db.session.commit()
             return
-        connection, lock = recorder
-        if lock is None:
-            connection.execute(statement, params)
-            return
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            connection.execute(statement, params)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+        with sqlite_write_turn():
+            recorder.execute(statement, params)
 
     def defer(self, row_id, attempts, reply):
         config = current_app.config

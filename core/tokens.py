@@ -4,6 +4,7 @@ A token made for one purpose never verifies for another, so a confirmation
 link can not be replayed as an unsubscribe link or the other way round.
 Purposes are registered here, in one place, with their lifetime.
 """
+import functools
 from datetime import timedelta
 
 from flask import current_app
@@ -33,7 +34,14 @@ class ExpiredToken(InvalidToken):
 def _serializer(purpose):
     if purpose not in PURPOSES:
         raise KeyError(purpose)
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=f"egov-reach:{purpose}")
+    return _serializer_for(current_app.config["SECRET_KEY"], purpose)
+
+
+@functools.lru_cache(maxsize=64)
+def _serializer_for(secret_key, purpose):
+    # Built once per key and purpose: each build derives the signing key
+    # again, a noticeable part of a tracking pixel's cost.
+    return URLSafeTimedSerializer(secret_key, salt=f"egov-reach:{purpose}")
 
 
 def make_token(purpose, payload):

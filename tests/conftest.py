@@ -84,8 +84,10 @@ def make_app(base_config, _database, tmp_path):
         apps.append(app)
         with app.app_context():
             from core.queue import get_redis
+            from newsletter.tracking import reset_address_limits
 
             get_redis().flushdb()
+            reset_address_limits()
         return app
 
     yield factory
