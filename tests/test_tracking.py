@@ -608,3 +608,15 @@ def test_erasure_leaves_no_personal_data_in_deliveries(client, world):
 
 def test_the_newsletters_section_is_registered_once():
     assert [section for section, _export in privacy._exporters].count("newsletters") == 1
+
+
+def test_address_windows_count_each_address_per_window():
+    from limits import parse
+
+    from newsletter.tracking import AddressWindows
+
+    windows, item = AddressWindows(), parse("2 per minute")
+    assert windows.hit(item, "192.0.2.1", now=60.0) and windows.hit(item, "192.0.2.1", now=119.0)
+    assert not windows.hit(item, "192.0.2.1", now=119.5)  # the third in the same minute
+    assert windows.hit(item, "192.0.2.2", now=119.5)  # another address counts apart
+    assert windows.hit(item, "192.0.2.1", now=120.0)  # a new minute starts afresh
