@@ -42,6 +42,10 @@ def base_config(instance_path):
         "WTF_CSRF_ENABLED": False,
         "BASE_URL": "http://localhost",
         "SERVER_NAME": None,
+        # Explicit: the limiter is one object for every app, and Flask-Limiter
+        # takes its current state as the default of the next app's setting, so
+        # a test that turns limits off would leave them off for the rest.
+        "RATELIMIT_ENABLED": True,
     }
 
 
