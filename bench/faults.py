@@ -113,19 +113,7 @@ def main(argv=None):
         env = send_bench.configure_environment(
             SimpleNamespace(parallel_jobs=None, batch_size=None, database_url=args.database_url, redis_url=None),
             workdir, clean_server)
-        from app import create_app
-
-        app = create_app()
-        if app.config["SEND_PARALLEL_JOBS"] < args.workers:
-            env["SEND_PARALLEL_JOBS"] = os.environ["SEND_PARALLEL_JOBS"] = str(args.workers)
-            app.config["SEND_PARALLEL_JOBS"] = args.workers
-        with app.app_context():
-            from core.queue import ensure_embedded_redis, get_redis, uses_embedded_redis
-
-            if uses_embedded_redis(app):
-                ensure_embedded_redis(app)  # the benchmark plays `flask serve`: it owns the embedded Redis
-            get_redis().flushdb()
-        send_bench.prepare_database(app, drop=bool(args.database_url))
+        app = send_bench.open_app(env, args.workers, drop=bool(args.database_url))
         send_bench.seed(app, args.recipients, 0)
         print(f"instance {workdir}: {args.recipients} subscribers", flush=True)
 

@@ -771,6 +771,29 @@ def stop_embedded_redis():
         server.stop()
 
 
+def open_app(env, workers, drop):
+    """The benchmark's app on the environment `configure_environment` set, its Redis empty and its schema fresh.
+
+    The benchmark plays `flask serve`: it owns the embedded Redis, which the
+    workers then share. `env` (the workers' environment) gets
+    SEND_PARALLEL_JOBS raised to the number of workers: each job keeps one
+    worker busy, so fewer jobs than workers would leave workers idle.
+    """
+    from app import create_app
+    from core.queue import ensure_embedded_redis, get_redis, uses_embedded_redis
+
+    app = create_app()
+    if app.config["SEND_PARALLEL_JOBS"] < workers:
+        env["SEND_PARALLEL_JOBS"] = os.environ["SEND_PARALLEL_JOBS"] = str(workers)
+        app.config["SEND_PARALLEL_JOBS"] = workers
+    with app.app_context():
+        if uses_embedded_redis(app):
+            ensure_embedded_redis(app)
+        get_redis().flushdb()
+    prepare_database(app, drop=drop)
+    return app
+
+
 def main(argv=None):
     args = parse_args(argv)
     sys.path.insert(0, str(ROOT))
@@ -780,20 +803,7 @@ def main(argv=None):
     ok = False
     try:
         env = configure_environment(args, workdir, sink)
-        from app import create_app
-
-        app = create_app()
-        if app.config["SEND_PARALLEL_JOBS"] < args.workers:
-            # Each job keeps one worker busy: fewer jobs than workers leave workers idle.
-            env["SEND_PARALLEL_JOBS"] = os.environ["SEND_PARALLEL_JOBS"] = str(args.workers)
-            app.config["SEND_PARALLEL_JOBS"] = args.workers
-        with app.app_context():
-            from core.queue import ensure_embedded_redis, get_redis, uses_embedded_redis
-
-            if uses_embedded_redis(app):
-                ensure_embedded_redis(app)  # the benchmark plays `flask serve`: it owns the embedded Redis
-            get_redis().flushdb()  # starts the embedded Redis, which the workers then share
-        prepare_database(app, drop=bool(args.database_url))
+        app = open_app(env, args.workers, drop=bool(args.database_url))
         config = {
             "SEND_PARALLEL_JOBS": app.config["SEND_PARALLEL_JOBS"], "SEND_BATCH_SIZE": app.config["SEND_BATCH_SIZE"],
             "db": app.config["SQLALCHEMY_DATABASE_URI"].split(":", 1)[0], "load": os.getloadavg(),

@@ -18,12 +18,9 @@ restarting its Redis) the command just waits for that server.
 """
 import atexit
 import fcntl
-import functools
 import hashlib
 import os
-import signal
 import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -34,10 +31,11 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 from rq import Queue
 
+from core.children import die_with_parent
+
 # Unix socket paths are limited to about 107 bytes.
 MAX_SOCKET_PATH = 100
 LOCK_FILE = "redis.lock"
-PR_SET_PDEATHSIG = 1
 
 # A worker writes its heartbeat this often (idle or busy); one whose last
 # heartbeat is older than WORKER_STALE_AFTER is dead, whatever Redis still
@@ -81,27 +79,6 @@ def limiter_storage_uri(app):
     if url.startswith("unix://"):
         return "redis+unix://" + url[len("unix://"):]
     return url
-
-
-@functools.cache
-def _prctl():
-    """libc's prctl, or None off Linux; looked up before any fork."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        import ctypes
-
-        return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-
-def _die_with_owner(prctl):
-    """In the redis-server before exec: SIGTERM (save, then exit) when its owner dies,
-    even by SIGKILL, so a server never outlives the process that watches it.
-    (Linux ties this to the thread that started it: start it from the main thread.)"""
-    if prctl is not None:
-        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class EmbeddedRedis:
@@ -194,7 +171,9 @@ class EmbeddedRedis:
             start_new_session=True,
             # The server holds the lock too: while it lives, nobody starts a second one.
             pass_fds=(self._lock_fd,),
-            preexec_fn=functools.partial(_die_with_owner, _prctl()),
+            # SIGTERM (save, then exit) when its owner dies, even by SIGKILL:
+            # a server never outlives the process that watches it.
+            preexec_fn=die_with_parent(),
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

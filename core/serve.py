@@ -14,10 +14,8 @@ server and the workers get SIGTERM first (a running send finishes the mail in
 flight and gives its rows back), up to SERVE_STOP_TIMEOUT seconds; Redis is
 stopped last.
 """
-import ctypes
 import errno
 import fcntl
-import functools
 import os
 import signal
 import socket
@@ -33,6 +31,7 @@ from flask.cli import with_appcontext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 
+from core.children import die_with_parent
 from core.database import apply_migrations
 from core.web_server import gunicorn_options
 from core.extensions import ROOT, db
@@ -50,7 +49,6 @@ REDIS_HANDOVER_TIMEOUT = 15.0
 SERVE_LOCK_FILE = "serve.lock"
 # A worker that ran this long before dying starts over at the shortest delay.
 STABLE_AFTER = 60.0
-PR_SET_PDEATHSIG = 1
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -101,26 +99,6 @@ def descendants(pid, table):
     return found
 
 
-@functools.cache
-def load_prctl():
-    """libc's prctl, or None off Linux. Looked up in the parent: loading a
-    library between fork and exec can deadlock."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-
-def stop_with_supervisor(prctl):
-    """Runs in the child before exec: if `flask serve` itself is killed (even
-    with SIGKILL), the kernel sends the child SIGTERM instead of leaving an
-    orphaned web server or worker running."""
-    if prctl is not None:
-        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 class Child:
     """One supervised process and every process it started."""
 
@@ -146,7 +124,9 @@ class Child:
             # which then stops the children once and in order. RQ would take
             # a second signal as "cold shutdown" and kill the running job.
             start_new_session=True,
-            preexec_fn=functools.partial(stop_with_supervisor, load_prctl()),
+            # If `flask serve` itself is killed (even with SIGKILL), the child
+            # gets SIGTERM instead of running on as an orphan.
+            preexec_fn=die_with_parent(),
         )
         self.started_at = time.monotonic()
 
