@@ -20,7 +20,6 @@ instance come from `bench/send.py`.
 """
 import argparse
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -151,16 +150,13 @@ def main(argv=None):
             ("no attempt counted for a cut", faulty["max_attempts"] == 1 and faulty["not_250"] == 0,
              f"max attempts {faulty['max_attempts']}, {faulty['not_250']} rows without 250"),
         ]
-        lines += [f"[{'PASS' if good else 'FAIL'}] {label}: {figure}" for label, good, figure in checks]
+        lines += send_bench.verdict_lines(checks)
         print("\n".join(lines), flush=True)
         ok = all(good for _label, good, _figure in checks)
     finally:
         clean_server.stop()
         send_bench.stop_embedded_redis()
-        if args.keep:
-            print(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        send_bench.remove_workdir(workdir, args.keep)
     return 0 if ok else 1
 
 

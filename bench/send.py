@@ -749,10 +749,22 @@ def report(args, config, runs, baseline, raw, sink_count, expected_mails):
              f"{big['recipients']}"),
         ))
     checks.append(("every mail reached the SMTP server", sink_count == expected_mails, f"{sink_count}/{expected_mails}"))
-    for label, ok, figure in checks:
-        lines.append(f"[{'PASS' if ok else 'FAIL'}] {label}: {figure}")
+    lines += verdict_lines(checks)
     print("\n".join(lines), flush=True)
     return all(ok for _label, ok, _figure in checks)
+
+
+def verdict_lines(checks):
+    """`[PASS]`/`[FAIL]` lines of (label, passed, figure) checks, as every benchmark here ends."""
+    return [f"[{'PASS' if ok else 'FAIL'}] {label}: {figure}" for label, ok, figure in checks]
+
+
+def remove_workdir(workdir, keep):
+    """Delete the temporary instance folder, or say where it is kept (`--keep`)."""
+    if keep:
+        print(f"kept {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def flush_redis():
@@ -840,10 +852,7 @@ def main(argv=None):
         if args.redis_url:
             flush_redis()
         stop_embedded_redis()
-        if args.keep:
-            print(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        remove_workdir(workdir, args.keep)
     return 0 if ok else 1
 
 

@@ -362,18 +362,13 @@ def main(argv=None):
             checks.append((f"{name}: 0 errors during a send", during[name]["errors"] == 0,
                            str(during[name]["errors"])))
         checks.append(("every mail reached the SMTP server", received == mails, f"{received}/{mails}"))
-        for label, passed, figure in checks:
-            print(f"[{'PASS' if passed else 'FAIL'}] {label}: {figure}")
-        sys.stdout.flush()
+        print("\n".join(send_bench.verdict_lines(checks)), flush=True)
         ok = all(passed for _label, passed, _figure in checks)
     finally:
         if serve is not None:
             serve.stop()
         sink.stop()
-        if args.keep:
-            print(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        send_bench.remove_workdir(workdir, args.keep)
     return 0 if ok else 1
 
 
