@@ -67,6 +67,13 @@ class OutboxConnection:
         os.replace(tmp, os.path.join(self.directory, name))
         return name
 
+    def submit(self, envelope_from, recipient, data, then=None):
+        """As `SMTPRawConnection.submit`: the file is written at once, `result` has nothing to wait for."""
+        self._written = self.send_raw(envelope_from, recipient, data)
+
+    def result(self):
+        return self._written
+
     def connect(self):
         return self
 
@@ -97,11 +104,21 @@ class SMTPRawConnection:
     Unlike Flask-Mail's connection it has a socket timeout
     (SEND_SMTP_TIMEOUT_SECONDS), so a server that stops answering raises
     instead of blocking the job for ever.
+
+    With PIPELINING (RFC 2920) a mail costs one round trip: `submit(...,
+    then=next envelope)` writes the message and, in the same write, MAIL,
+    RCPT and DATA of the next mail; `result()` reads the answer to the
+    message; the next `submit` finds the answers to its commands waiting.
+    The sender builds the next mail between `submit` and `result`, while
+    the server takes the message, instead of waiting for it.
     """
 
     def __init__(self, open_host):
         self.open_host = open_host
         self.host = None
+        self.announced = None  # (from, to) of the next mail whose MAIL/RCPT/DATA went out unanswered
+        self.awaiting = False  # a message went out and its answer is not read yet
+        self.finished = None  # (what smtplib's sendmail returned,) after a submit without PIPELINING
 
     def connect(self):
         self.close()
@@ -113,10 +130,13 @@ class SMTPRawConnection:
     def close(self):
         """Say goodbye if the session still stands; never raises."""
         host, self.host = self.host, None
+        announced, self.announced, self.awaiting = self.announced, None, False
         if host is None:
             return
         try:
-            if host.sock is not None:
+            # After an announced DATA the server may be reading a message:
+            # a QUIT would become its text. Closing discards the transaction.
+            if host.sock is not None and announced is None:
                 host.quit()
         except (smtplib.SMTPException, OSError):
             pass
@@ -124,20 +144,72 @@ class SMTPRawConnection:
             host.close()
 
     def send_raw(self, envelope_from, recipient, data):
-        """Send `data` (bytes with CRLF line ends) to one recipient.
+        """Send `data` (bytes with CRLF line ends) to one recipient and wait for the answer.
 
         Raises smtplib's exceptions, as `sendmail` does; the caller maps them
-        to the row's state. With PIPELINING (RFC 2920) MAIL, RCPT and DATA go
-        out together: two round trips per mail instead of four.
+        to the row's state.
+        """
+        self.submit(envelope_from, recipient, data)
+        return self.result()
+
+    def submit(self, envelope_from, recipient, data, then=None):
+        """Send one mail up to the end of its message; `result()` reads the server's answer to it.
+
+        Refusals of the sender or the recipient raise here, as `sendmail`
+        does. `then` is the (envelope from, recipient) of the mail the caller
+        will `submit` next; with PIPELINING its commands go out with this
+        message. A `submit` of another mail than the one announced ends the
+        session (SMTPServerDisconnected), so that nothing half-announced stays.
         """
         host = self.host
         if host is None:
             raise smtplib.SMTPServerDisconnected("not connected")
+        if self.awaiting:
+            raise RuntimeError("submit() before result() of the previous mail")
         host.ehlo_or_helo_if_needed()
-        if not (host.has_extn("pipelining") and PLAIN_ADDRESS.fullmatch(envelope_from)
-                and PLAIN_ADDRESS.fullmatch(recipient)):
-            return host.sendmail(envelope_from, [recipient], data)
-        return _pipelined_sendmail(host, envelope_from, recipient, data)
+        self.finished = None
+        if not _pipelinable(host, envelope_from, recipient):
+            if self.announced is not None:
+                self.close()
+                raise smtplib.SMTPServerDisconnected("the announced mail was not sent; session ended")
+            self.finished = (host.sendmail(envelope_from, [recipient], data),)
+            self.awaiting = True
+            return
+        if self.announced is None:
+            host.send(_envelope_commands(envelope_from, recipient))
+        elif self.announced != (envelope_from, recipient):
+            self.close()
+            raise smtplib.SMTPServerDisconnected("another mail than the announced one; session ended")
+        self.announced = None
+        _read_envelope_replies(host, envelope_from, recipient)
+        if data.startswith(b"."):
+            data = b"." + data
+        data = data.replace(b"\r\n.", b"\r\n..")  # dot-stuffing (RFC 5321 4.5.2)
+        if not data.endswith(b"\r\n"):
+            data += b"\r\n"
+        data += b".\r\n"
+        if then is not None and _pipelinable(host, *then):
+            data += _envelope_commands(*then)
+            self.announced = tuple(then)
+        host.send(data)
+        self.awaiting = True
+
+    def result(self):
+        """The server's answer to the last submitted message: {} when taken, else SMTPDataError."""
+        if not self.awaiting:
+            raise RuntimeError("result() without submit()")
+        self.awaiting = False
+        if self.finished is not None:
+            return self.finished[0]
+        host = self.host
+        code, reply = host.getreply()
+        if code != 250:
+            # The transaction is over either way (no RSET: commands of the
+            # next mail may be on their way); 421 closes the session.
+            if code == 421:
+                self.close()
+            raise smtplib.SMTPDataError(code, reply)
+        return {}
 
 
 def smtp_host(app=None):
@@ -180,6 +252,15 @@ def is_connection_fault(error):
 PLAIN_ADDRESS = re.compile(r"[!-;=?-~]+")
 
 
+def _pipelinable(host, envelope_from, recipient):
+    return bool(host.has_extn("pipelining") and PLAIN_ADDRESS.fullmatch(envelope_from)
+                and PLAIN_ADDRESS.fullmatch(recipient))
+
+
+def _envelope_commands(sender, recipient):
+    return f"MAIL FROM:<{sender}>\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode("ascii")
+
+
 def _reset_or_close(host, code):
     # As smtplib does: 421 means the server is closing the connection.
     if code == 421:
@@ -191,8 +272,8 @@ def _reset_or_close(host, code):
         pass
 
 
-def _pipelined_sendmail(host, sender, recipient, data):
-    host.send(f"MAIL FROM:<{sender}>\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode("ascii"))
+def _read_envelope_replies(host, sender, recipient):
+    """Read the answers to MAIL, RCPT and DATA; raise as `sendmail` does unless DATA got 354."""
     (mail_code, mail_reply), (rcpt_code, rcpt_reply), (data_code, data_reply) = (
         host.getreply(), host.getreply(), host.getreply())
     refused = mail_code != 250 or rcpt_code not in (250, 251)
@@ -208,17 +289,14 @@ def _pipelined_sendmail(host, sender, recipient, data):
     if data_code != 354:
         _reset_or_close(host, data_code)
         raise smtplib.SMTPDataError(data_code, data_reply)
-    if data.startswith(b"."):
-        data = b"." + data
-    data = data.replace(b"\r\n.", b"\r\n..")  # dot-stuffing (RFC 5321 4.5.2)
-    if not data.endswith(b"\r\n"):
-        data += b"\r\n"
-    host.send(data + b".\r\n")
-    code, reply = host.getreply()
-    if code != 250:
-        _reset_or_close(host, code)
-        raise smtplib.SMTPDataError(code, reply)
-    return {}
+
+
+def pipelined_sendmail(host, sender, recipient, data):
+    """One mail over `host` (an smtplib.SMTP offering PIPELINING): MAIL, RCPT and DATA in one write."""
+    connection = SMTPRawConnection(None)
+    connection.host = host
+    connection.submit(sender, recipient, data)
+    return connection.result()
 
 
 def new_raw_connection():

@@ -14,6 +14,11 @@ SMTP answers: 4xx to one recipient defer the row with exponential backoff
 codes make `send` report a rejection so the caller can take the address off
 its list.
 
+One round trip per mail: each message goes out in one write with MAIL, RCPT
+and DATA of the next mail (PIPELINING, `core.mail.SMTPRawConnection.submit`),
+and the next mail is built while the server takes the current one; the
+current one is recorded when its answer has been read, as before.
+
 Connection faults are not recipient faults: a dropped session, a timeout or a
 421 ends the SMTP session, not the job. `Session` reconnects with a short,
 bounded back-off and the interrupted mail goes out again on the new session
@@ -46,6 +51,7 @@ from core.mail import is_connection_fault, new_raw_connection
 log = logging.getLogger(__name__)
 
 OPEN_STATES = ("queued", "deferred")
+SQLITE_AUTOCHECKPOINT = 1000  # pages: SQLite's default
 # 550 mailbox unavailable, 551 user not local, 553 mailbox name not allowed;
 # and any enhanced status 5.1.x (bad destination address).
 RECIPIENT_REJECTIONS = {550, 551, 553}
@@ -100,11 +106,21 @@ class Session:
         self.failing_since = None
         self.sessions = 0  # SMTP sessions opened (logs, tests)
 
-    def send_raw(self, envelope_from, recipient, data):
+    def send_raw(self, envelope_from, recipient, data, then=None, meanwhile=None):
+        """Send one mail; `then` announces the next one (see `SMTPRawConnection.submit`).
+
+        `meanwhile()` runs once, after the message went out and before its
+        answer is read: the caller builds the next mail there while the
+        server takes this one. It must not raise.
+        """
         cuts = 0
         while True:
             try:
-                result = self.connection.send_raw(envelope_from, recipient, data)
+                self.connection.submit(envelope_from, recipient, data, then)
+                if meanwhile is not None:
+                    work, meanwhile = meanwhile, None
+                    work()
+                result = self.connection.result()
             except (smtplib.SMTPException, OSError) as error:
                 if not is_connection_fault(error):
                     self._healthy()  # the server answered; the answer is about this mail
@@ -162,34 +178,74 @@ def mail_session():
         session.connection.close()
 
 
-# The sending job's AUTOCOMMIT connection for the records (see `recording`).
+# The sending job's recorder (see `recording`).
 _recorder = ContextVar("mail_recorder", default=None)
+
+
+class Recorder:
+    """One AUTOCOMMIT connection and a DBAPI cursor on it: each execute is its own committed transaction.
+
+    The record of a mail is one prepared UPDATE per row, run straight on the
+    driver's cursor: SQLAlchemy compiles it once per table and set of columns
+    (`MailRows._compiled`); going through a Connection for every mail cost as
+    much CPU as SQLite's own work.
+    """
+
+    def __init__(self, connection):
+        self.connection = connection
+        self.dialect = connection.dialect
+        self.cursor = connection.connection.cursor()
+        self.sqlite = self.dialect.name == "sqlite"
+
+    def execute(self, sql, args):
+        if self.sqlite:
+            with sqlite_write_turn():
+                self.cursor.execute(sql, args)
+        else:
+            self.cursor.execute(sql, args)
+
+    def checkpoint(self):
+        """On SQLite, move the WAL into the database file now, outside the write turn (see `recording`)."""
+        if self.sqlite:
+            self.cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
 
 @contextmanager
 def recording():
-    """Record each mail's outcome over one AUTOCOMMIT connection: each UPDATE is its own transaction.
+    """Record each mail's outcome through one `Recorder` for the whole job.
 
-    The same guarantee as UPDATE + session commit, at a third of the cost
-    (no BEGIN/COMMIT round trips, no session bookkeeping).
+    The same guarantee as UPDATE + session commit, at a fraction of the cost
+    (no BEGIN/COMMIT round trips, no session bookkeeping, no per-mail
+    statement handling in SQLAlchemy).
 
     On SQLite the sending jobs take turns for these writes
     (`core.database.sqlite_write_turn`): with two work horses recording
     hundreds of mails a second each, SQLite's busy handler sleeping was
-    where they waited. Each record is still its own committed transaction
-    before the next mail goes out.
+    where they waited. The recorder's connection does not checkpoint the
+    write-ahead log itself (that fsyncs, and would make the other job wait
+    for the disk inside the turn); `send_batches` checkpoints after each
+    batch, outside the turn. Each record is still its own committed
+    transaction before the next mail goes out.
     """
     with db.engine.connect() as connection:
         connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        recorder = Recorder(connection)
         if db.engine.dialect.name == "postgresql":
             # Waiting for the WAL flush on every mail would halve the throughput;
             # a lost last commit after a database crash costs at most a duplicate.
             connection.exec_driver_sql("SET synchronous_commit TO OFF")
-        token = _recorder.set(connection)
+        elif recorder.sqlite:
+            connection.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
+        token = _recorder.set(recorder)
         try:
-            yield
+            yield recorder
         finally:
             _recorder.reset(token)
+            if recorder.sqlite:
+                recorder.checkpoint()
+                # The connection goes back to the pool: as every other one again.
+                connection.exec_driver_sql(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT}")
+            recorder.cursor.close()
 
 
 def _reply_text(code, text):
@@ -206,6 +262,42 @@ def is_rejection(code, text):
     return code in RECIPIENT_REJECTIONS or status.startswith("5.1.")
 
 
+class Mail:
+    """One claimed row's mail, as the sending loop handles it.
+
+    `build()` gives (Message-ID, bytes); the loop calls it while the server
+    takes the mail before this one (`prepare`), or when the mail is due
+    (`content`). `rejected()`, when given, runs after the server said the
+    address does not exist.
+    """
+
+    __slots__ = ("row_id", "attempts", "envelope_from", "recipient", "build", "rejected", "_content", "_error")
+
+    def __init__(self, row_id, attempts, envelope_from, recipient, build, rejected=None):
+        self.row_id, self.attempts = row_id, attempts
+        self.envelope_from, self.recipient = envelope_from, recipient
+        self.build, self.rejected = build, rejected
+        self._content = self._error = None
+
+    @property
+    def envelope(self):
+        return self.envelope_from, self.recipient
+
+    def prepare(self):
+        """Build the mail now; never raises (an error is raised by `content`, when the mail is due)."""
+        if self._content is None and self._error is None:
+            try:
+                self._content = self.build()
+            except Exception as error:  # noqa: BLE001 - kept and raised again by content()
+                self._error = error
+
+    def content(self):
+        self.prepare()
+        if self._error is not None:
+            raise self._error
+        return self._content
+
+
 class MailRows:
     """The pipeline's operations on one table of mail rows; `owner` is the column a job's rows share."""
 
@@ -214,6 +306,7 @@ class MailRows:
         self.table = model.__table__
         self.owner = owner
         self._statements = {}
+        self._compiled_statements = {}
 
     # --- claiming ---------------------------------------------------------------
 
@@ -225,27 +318,32 @@ class MailRows:
         model = self.model
         now = utcnow()
         lease = now + timedelta(seconds=current_app.config["SEND_LEASE_SECONDS"])
-        candidates = db.select(model.id).where(self.due(owner_id, now)).order_by(model.id).limit(size)
+        # No ORDER BY: the due index gives the first `size` rows at once (deferred
+        # ones first, then queued ones by time), where sorting every due row by
+        # id took 13 ms per claim at 30,000 rows. The batch is sent in id order.
+        candidates = db.select(model.id).where(self.due(owner_id, now)).limit(size)
         if db.engine.dialect.name == "postgresql":
             candidates = candidates.with_for_update(skip_locked=True)
-        ids = db.session.execute(
-            update(model)
-            .where(model.id.in_(candidates.scalar_subquery()), model.status.in_(OPEN_STATES))
-            .values(status="sending", claimed_until=lease)
-            .returning(model.id)
-            .execution_options(synchronize_session=False)
-        ).scalars().all()
-        db.session.commit()
+        with sqlite_write_turn():
+            ids = db.session.execute(
+                update(model)
+                .where(model.id.in_(candidates.scalar_subquery()), model.status.in_(OPEN_STATES))
+                .values(status="sending", claimed_until=lease)
+                .returning(model.id)
+                .execution_options(synchronize_session=False)
+            ).scalars().all()
+            db.session.commit()
         return sorted(ids)
 
     def release(self, ids):
         """Give claimed rows back untouched (the job stops early: paused, cancelled, server down)."""
         if ids:
-            db.session.execute(
-                update(self.model).where(self.model.id.in_(ids), self.model.status == "sending")
-                .values(status="queued", claimed_until=None).execution_options(synchronize_session=False)
-            )
-            db.session.commit()
+            with sqlite_write_turn():
+                db.session.execute(
+                    update(self.model).where(self.model.id.in_(ids), self.model.status == "sending")
+                    .values(status="queued", claimed_until=None).execution_options(synchronize_session=False)
+                )
+                db.session.commit()
 
     def reclaim_expired(self):
         """Rows whose job died (lease over) go back to the queue. Returns how many."""
@@ -270,17 +368,35 @@ class MailRows:
             )
         return statement
 
+    def _compiled(self, names, dialect):
+        """(SQL, bind names in order or None, {bind name: converter}) of `_statement(names)` for the driver."""
+        key = (names, dialect.name)
+        compiled = self._compiled_statements.get(key)
+        if compiled is None:
+            statement = self._statement(names).compile(dialect=dialect)
+            converters = {}
+            for name in names:
+                converter = self.table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+                if converter is not None:
+                    converters[f"new_{name}"] = converter
+            order = list(statement.positiontup) if statement.positional else None
+            compiled = self._compiled_statements[key] = (statement.string, order, dict(statement.params), converters)
+        return compiled
+
     def record(self, row_id, **values):
         values.setdefault("claimed_until", None)
-        statement = self._statement(tuple(sorted(values)))
+        names = tuple(sorted(values))
         params = {"row_id": row_id, **{f"new_{name}": value for name, value in values.items()}}
         recorder = _recorder.get()
         if recorder is None:
-            db.session.execute(statement, params)
+            db.session.execute(self._statement(names), params)
             db.session.commit()
             return
-        with sqlite_write_turn():
-            recorder.execute(statement, params)
+        sql, order, fixed, converters = self._compiled(names, recorder.dialect)
+        params = {**fixed, **params}
+        for name, converter in converters.items():
+            params[name] = converter(params[name])
+        recorder.execute(sql, params if order is None else [params[name] for name in order])
 
     def defer(self, row_id, attempts, reply):
         config = current_app.config
@@ -301,14 +417,22 @@ class MailRows:
 
     # --- sending ----------------------------------------------------------------
 
-    def send(self, connection, row_id, attempts, envelope_from, recipient, msg_id, data):
-        """Send one mail over a `Session` and record the outcome: SENT, REFUSED, or REJECTED (no such address).
+    def send(self, session, mail, following=None):
+        """Send a `Mail` over a `Session` and record the outcome: SENT, REFUSED, or REJECTED (no such address).
 
-        Raises ServerUnavailable (the row untouched: the caller gives it back)
-        when the server stays away.
+        `following`, the mail to be sent next, is announced to the server
+        with this one and built while the server takes this one. Raises
+        ServerUnavailable (the row untouched: the caller gives it back) when
+        the server stays away.
         """
+        row_id, attempts = mail.row_id, mail.attempts
+        msg_id, data = mail.content()
         try:
-            connection.send_raw(envelope_from, recipient, data)
+            if following is None:
+                session.send_raw(mail.envelope_from, mail.recipient, data)
+            else:
+                session.send_raw(mail.envelope_from, mail.recipient, data,
+                                 then=following.envelope, meanwhile=following.prepare)
         except smtplib.SMTPRecipientsRefused as error:
             code, text = next(iter(error.recipients.values()))
             return self._refused(row_id, attempts, code, text)
@@ -325,25 +449,27 @@ class MailRows:
 # --- the sending job ----------------------------------------------------------------
 
 
-def send_batches(rows, owner_id, load, send_one, still_sending=None):
+def send_batches(rows, owner_id, load, prepare, still_sending=None):
     """Claim and send batches of `rows` of `owner_id` until none is due; the body of a sending job.
 
-    `load(ids)` gives the claimed rows (objects with `.id`), `send_one(session,
-    row)` sends and records one of them through `rows`, `still_sending()`
-    (checked before each batch) says False once the owner was paused or
-    cancelled. Stops early, giving the unsent claimed rows back at once, when
-    the process is asked to stop or the server stays away. Returns the number
-    of rows handled.
+    `load(ids)` gives the claimed rows (objects with `.id`); `prepare(row)`
+    gives the row's `Mail`, or None when the row needs no mail (it recorded
+    the row itself, e.g. `suppressed`); `still_sending()` (checked before
+    each batch) says False once the owner was paused or cancelled. Stops
+    early, giving the unsent claimed rows back at once, when the process is
+    asked to stop or the server stays away. Returns the number of rows
+    handled.
     """
     size = current_app.config["SEND_BATCH_SIZE"]
     handled = 0
     try:
-        with mail_session() as session, recording():
+        with mail_session() as session, recording() as recorder:
             while not shutdown.stop_requested() and (still_sending is None or still_sending()):
                 ids = rows.claim_batch(owner_id, size)
                 if not ids:
                     break
-                handled += _send_claimed(rows, session, ids, load, send_one)
+                handled += _send_claimed(rows, session, ids, load, prepare)
+                recorder.checkpoint()
     except ServerUnavailable as error:
         log.warning("%s %s: mail server unavailable, rows given back until the next attempt: %s",
                     rows.table.name, owner_id, error)
@@ -358,14 +484,32 @@ def send_batches(rows, owner_id, load, send_one, still_sending=None):
     return handled
 
 
-def _send_claimed(rows, session, ids, load, send_one):
+def _send_claimed(rows, session, ids, load, prepare):
+    """Send the claimed rows in order, each announced with the one before it (one round trip per mail)."""
     done = []
-    try:
-        for row in load(ids):
+    claimed = iter(load(ids))
+
+    def next_mail():
+        for row in claimed:
             if shutdown.stop_requested():
-                break
-            send_one(session, row)
-            done.append(row.id)
+                return None
+            mail = prepare(row)
+            if mail is not None:
+                return mail
+            done.append(row.id)  # recorded by prepare: needs no mail
+        return None
+
+    try:
+        mail = next_mail()
+        while mail is not None:
+            following = next_mail()
+            outcome = rows.send(session, mail, following)
+            done.append(mail.row_id)
+            if outcome == REJECTED and mail.rejected is not None:
+                mail.rejected()
+            if shutdown.stop_requested():
+                break  # an announced next mail is dropped with the session; its row goes back
+            mail = following
     finally:
         # Whatever was not sent goes back at once: no attempt counted, no lease to wait for.
         sent = set(done)

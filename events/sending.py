@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from core.extensions import db
-from core.pipeline import OPEN_STATES, REJECTED, MailRows, send_batches
+from core.pipeline import OPEN_STATES, Mail, MailRows, send_batches
 from events.mail import EventMailer
 from events.models import Event, EventMail, Registration
 from newsletter.sending import dkim_signer
@@ -39,8 +39,7 @@ def send_event_mails(event_id):
         return 0
     mailer = EventMailer(event)
     sign = dkim_signer()
-    return send_batches(mail_rows, event_id, _load_claimed,
-                        lambda session, claimed: _send_one(session, mailer, sign, claimed))
+    return send_batches(mail_rows, event_id, _load_claimed, lambda claimed: _prepare(mailer, sign, claimed))
 
 
 def _load_claimed(ids):
@@ -54,17 +53,22 @@ def _load_claimed(ids):
     return [Claimed(mail.id, mail, subscribers.get(mail.subscriber_id)) for mail in mails]
 
 
-def _send_one(connection, mailer, sign, claimed):
+def _prepare(mailer, sign, claimed):
+    """The `core.pipeline.Mail` of a claimed row, built now; None when its recipient is gone (recorded)."""
     mail, subscriber = claimed.mail, claimed.subscriber
     registration = mail.registration
     if _recipient_gone(mail, registration, subscriber):
         mail_rows.record(mail.id, status="suppressed")
-        return
+        return None
     recipient, msg_id, data = mailer.build(mail, registration, subscriber)
     if sign:
         data = sign(data)
-    outcome = mail_rows.send(connection, mail.id, mail.attempts, mailer.envelope_from, recipient, msg_id, data)
-    if outcome == REJECTED and subscriber is not None and subscriber.status == "active":
+    return Mail(mail.id, mail.attempts, mailer.envelope_from, recipient, lambda: (msg_id, data),
+                rejected=lambda: _bounced(subscriber))
+
+
+def _bounced(subscriber):
+    if subscriber is not None and subscriber.status == "active":
         subscriber_services.mark_undeliverable(subscriber, "bounced")
         db.session.commit()
 

@@ -9,6 +9,7 @@ the Message-ID change. Bodies are base64 (lines of 76 characters), headers
 RFC 2047-encoded where they are not ASCII.
 """
 import base64
+import binascii
 import secrets
 from email.utils import formataddr, formatdate
 
@@ -19,17 +20,17 @@ def encode_header(value):
     """`value`, or RFC 2047 base64 words of it when it is not ASCII (email.header is slow: 0.7 ms)."""
     if value.isascii():
         return value
-    words, chunk, size = [], [], 0
-    for char in value:
-        length = len(char.encode("utf-8"))
-        # 45 bytes encode to 60 characters: each word stays within 75 (RFC 2047).
-        if size + length > 45:
-            words.append("".join(chunk))
-            chunk, size = [], 0
-        chunk.append(char)
-        size += length
-    words.append("".join(chunk))
-    return "\r\n ".join(f"=?utf-8?b?{base64.b64encode(word.encode('utf-8')).decode('ascii')}?=" for word in words)
+    data = value.encode("utf-8")
+    words, start = [], 0
+    while start < len(data):
+        # 45 bytes encode to 60 characters: each word stays within 75 (RFC 2047),
+        # and a word never ends inside a character (no continuation byte 10xxxxxx next).
+        end = min(start + 45, len(data))
+        while end < len(data) and data[end] & 0xC0 == 0x80:
+            end -= 1
+        words.append(f"=?utf-8?b?{base64.b64encode(data[start:end]).decode('ascii')}?=")
+        start = end
+    return "\r\n ".join(words)
 
 
 def address(name, email):
@@ -41,8 +42,16 @@ def message_id(domain):
     return f"<{secrets.token_hex(12)}@{domain}>"
 
 
+def _base64_lines(data):
+    """Base64 in lines of 76 characters, each ended by CRLF (as `base64.encodebytes`, at half its cost)."""
+    encoded = binascii.b2a_base64(data, newline=False)
+    lines = [encoded[start:start + 76] for start in range(0, len(encoded), 76)]
+    lines.append(b"")
+    return CRLF.join(lines)
+
+
 def _part(content_type, text):
-    body = base64.encodebytes(text.encode("utf-8")).replace(b"\n", CRLF)
+    body = _base64_lines(text.encode("utf-8"))
     return (
         f"Content-Type: {content_type}; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n".encode("ascii")
         + body

@@ -26,7 +26,7 @@ from sqlalchemy import func, insert, select, update
 
 from core.extensions import db
 from core.mail import sender_address
-from core.pipeline import REJECTED, MailRows, send_batches
+from core.pipeline import Mail, MailRows, send_batches
 from core.tokens import make_token
 from core.urls import base_host, external_url
 from directory.identity import district_sender, inbound_address, mail_context
@@ -187,18 +187,21 @@ def dkim_signer():
 # --- recording the outcome ---------------------------------------------------------
 
 
-def send_one(connection, batch, delivery, subscriber, municipality_name):
+def prepare_mail(batch, row):
+    """The `core.pipeline.Mail` of a claimed delivery row, or None when its subscriber is gone (recorded)."""
+    subscriber = row.subscriber
     if subscriber.id is None or subscriber.status != "active":
         # Left the list or erased since the send started.
-        delivery_rows.record(delivery.id, status="suppressed")
-        return
-    msg_id, data = batch.build(delivery.id, subscriber, municipality_name)
-    outcome = delivery_rows.send(
-        connection, delivery.id, delivery.attempts, batch.envelope_from, subscriber.email, msg_id, data
-    )
-    if outcome == REJECTED:
-        subscriber_services.mark_undeliverable(db.session.get(Subscriber, subscriber.id), "bounced")
-        db.session.commit()
+        delivery_rows.record(row.id, status="suppressed")
+        return None
+    return Mail(row.id, row.attempts, batch.envelope_from, subscriber.email,
+                lambda: batch.build(row.id, subscriber, row.municipality_name),
+                rejected=lambda: _bounced(subscriber.id))
+
+
+def _bounced(subscriber_id):
+    subscriber_services.mark_undeliverable(db.session.get(Subscriber, subscriber_id), "bounced")
+    db.session.commit()
 
 
 def load_claimed(ids):
@@ -234,11 +237,8 @@ def send_newsletter(newsletter_id):
         db.session.commit()
         return status == "sending"
 
-    handled = send_batches(
-        delivery_rows, newsletter_id, load_claimed,
-        lambda session, row: send_one(session, batch, row, row.subscriber, row.municipality_name),
-        still_sending,
-    )
+    handled = send_batches(delivery_rows, newsletter_id, load_claimed, lambda row: prepare_mail(batch, row),
+                           still_sending)
     finish_if_done(newsletter_id)
     return handled
 

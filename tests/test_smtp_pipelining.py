@@ -104,3 +104,72 @@ def test_unusual_address_takes_smtplib(server, conn, monkeypatch):
     conn.send_raw("from@example.org", "Jörg@example.org", b"x")
     conn.send_raw("from@example.org", "a b@example.org", b"x")
     assert len(fallback) == 2
+
+
+class Recording:
+    """Counts the writes an smtplib.SMTP makes (one per `send`)."""
+
+    def __init__(self, host):
+        self.writes = []
+        original = host.send
+
+        def send(data):
+            self.writes.append(data.encode("ascii") if isinstance(data, str) else bytes(data))
+            return original(data)
+
+        host.send = send
+
+
+def test_each_mail_goes_out_with_the_commands_of_the_next_one_write_per_mail(server, conn):
+    conn.host.ehlo_or_helo_if_needed()
+    writes = Recording(conn.host).writes
+    mails = [("from@example.org", f"ok{n}@example.org") for n in range(4)]
+    for n, (sender, recipient) in enumerate(mails):
+        following = mails[n + 1] if n + 1 < len(mails) else None
+        conn.submit(sender, recipient, f"Subject: {n}\r\n\r\nbody {n}\r\n".encode(), then=following)
+        assert conn.result() == {}
+    # The first mail's commands alone, then one write per mail: its message and the next mail's commands.
+    assert len(writes) == 1 + len(mails)
+    assert writes[1].endswith(b".\r\nMAIL FROM:<from@example.org>\r\nRCPT TO:<ok1@example.org>\r\nDATA\r\n")
+    assert writes[-1].endswith(b"body 3\r\n.\r\n")
+    assert [m[0] for m in server.messages] == [[r] for _s, r in mails]
+
+
+def test_a_failed_message_keeps_the_announced_next_mail_going(server, conn):
+    conn.submit("from@example.org", "bigfail@example.org", b"Subject: x\r\n\r\nbody\r\n",
+                then=("from@example.org", "ok@example.org"))
+    with pytest.raises(smtplib.SMTPDataError) as e:
+        conn.result()
+    assert e.value.smtp_code == 552
+    conn.submit("from@example.org", "ok@example.org", b"Subject: y\r\n\r\nbody\r\n")
+    conn.result()
+    assert [m[0] for m in server.messages] == [["ok@example.org"]]
+
+
+def test_a_refused_announced_recipient_is_reported_when_its_turn_comes(server, conn):
+    conn.submit("from@example.org", "ok@example.org", b"Subject: x\r\n\r\nbody\r\n",
+                then=("from@example.org", "hard@example.org"))
+    conn.result()
+    with pytest.raises(smtplib.SMTPRecipientsRefused) as e:
+        conn.submit("from@example.org", "hard@example.org", b"Subject: y\r\n\r\nbody\r\n")
+    assert e.value.recipients["hard@example.org"][0] == 550
+    conn.send_raw("from@example.org", "ok2@example.org", b"Subject: z\r\n\r\nbody\r\n")
+    assert [m[0] for m in server.messages] == [["ok@example.org"], ["ok2@example.org"]]
+
+
+def test_an_announced_mail_that_does_not_follow_is_never_delivered(server, conn):
+    conn.submit("from@example.org", "ok@example.org", b"Subject: x\r\n\r\nbody\r\n",
+                then=("from@example.org", "never@example.org"))
+    conn.result()
+    # Another mail than the announced one ends the session instead of sending anything.
+    with pytest.raises(smtplib.SMTPServerDisconnected):
+        conn.submit("from@example.org", "other@example.org", b"Subject: y\r\n\r\nbody\r\n")
+    conn.reconnect()
+    conn.submit("from@example.org", "ok2@example.org", b"Subject: z\r\n\r\nbody\r\n",
+                then=("from@example.org", "never@example.org"))
+    conn.result()
+    conn.close()  # the server waits for the announced message: closed, not answered with an empty one
+    import time
+
+    time.sleep(0.3)
+    assert [m[0] for m in server.messages] == [["ok@example.org"], ["ok2@example.org"]]
