@@ -35,8 +35,10 @@ returns, so a restart neither duplicates a mail nor waits for a lease.
 """
 import logging
 import smtplib
+import sqlite3
+import threading
 import time
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timedelta, timezone
 
@@ -196,6 +198,8 @@ class Recorder:
         self.dialect = connection.dialect
         self.cursor = connection.connection.cursor()
         self.sqlite = self.dialect.name == "sqlite"
+        self.database = connection.engine.url.database if self.sqlite else None
+        self._checkpointer = None
 
     def execute(self, sql, args):
         if self.sqlite:
@@ -204,10 +208,35 @@ class Recorder:
         else:
             self.cursor.execute(sql, args)
 
-    def checkpoint(self):
-        """On SQLite, move the WAL into the database file now, outside the write turn (see `recording`)."""
-        if self.sqlite:
+    def checkpoint(self, wait=False):
+        """On SQLite, move the WAL into the database file, outside the write turn (see `recording`).
+
+        It runs in a thread on its own connection (SQLite lets go of the GIL
+        while it waits for the disk), so the job sends on meanwhile; one at a
+        time. `wait=True` checkpoints here and now, after the running one.
+        """
+        if not self.sqlite or not self.database or self.database == ":memory:":
+            return
+        running = self._checkpointer
+        if wait:
+            if running is not None:
+                running.join()
             self.cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            return
+        if running is not None and running.is_alive():
+            return
+        self._checkpointer = threading.Thread(target=_checkpoint, args=(self.database,), daemon=True,
+                                              name="sqlite-checkpoint")
+        self._checkpointer.start()
+
+
+def _checkpoint(database):
+    try:
+        with closing(sqlite3.connect(database, timeout=30, isolation_level=None)) as connection:
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    except sqlite3.Error as error:  # the next checkpoint, or any connection's own, catches up
+        log.warning("SQLite checkpoint failed: %s", error)
 
 
 @contextmanager
@@ -242,7 +271,7 @@ def recording():
         finally:
             _recorder.reset(token)
             if recorder.sqlite:
-                recorder.checkpoint()
+                recorder.checkpoint(wait=True)
                 # The connection goes back to the pool: as every other one again.
                 connection.exec_driver_sql(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT}")
             recorder.cursor.close()

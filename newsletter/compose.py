@@ -154,12 +154,23 @@ def _compiled(source, html):
     return (sandbox if html else plain_sandbox).from_string(source)
 
 
+def _render(template, context):
+    """`template.render(context)` without the environment's globals.
+
+    `check_template` lets a template name only the placeholders, never a
+    global (`range`, `lipsum` …), so the context is passed as it is
+    (`shared=True`): merging the globals into every recipient's context
+    made rendering two and a half times as expensive.
+    """
+    return template.environment.concat(template.root_render_func(template.new_context(context, shared=True)))
+
+
 def personalised(newsletter_html, newsletter_text, subject, context):
     """The per-recipient (subject, html, text): the only work done per mail."""
     return (
-        _compiled(subject, False).render(context),
-        _compiled(newsletter_html, True).render(context),
-        _compiled(newsletter_text, False).render(context),
+        _render(_compiled(subject, False), context),
+        _render(_compiled(newsletter_html, True), context),
+        _render(_compiled(newsletter_text, False), context),
     )
 
 
