@@ -45,6 +45,7 @@ def create_app(config=None):
     i18n.init_app(app)
 
     import core.database  # noqa: F401  (registers the district scope and SQLite pragmas)
+    import core.models  # noqa: F401
     import events.models  # noqa: F401
     import events.privacy  # noqa: F401  (registrations in the data-protection export and erasure)
     import newsletter.models  # noqa: F401  (tables the migrations and erasure know about)

@@ -22,10 +22,12 @@ The baseline sends `--baseline` mails of the same newsletter, personalised the
 same way, with one `flask_mail.Message` and `mail.send(msg)` per recipient
 (Flask-Mail opens an SMTP connection per `mail.send`) into the same smtp-sink.
 
-The raw one-client limit sends `--raw` prebuilt mails of the same newsletter
-over one smtplib connection in a loop (only the loop is timed): what a single
-client pushes into this smtp-sink on this machine in the same run. The
-pipeline should reach at least TARGET_RAW_RATIO of it.
+The raw one-client limits send `--raw` prebuilt mails of the same newsletter
+over one connection in a loop (only the loop is timed): what a single client
+pushes into this smtp-sink on this machine in the same run, once with
+smtplib's `sendmail` (the pipeline should reach at least TARGET_RAW_RATIO of
+it) and once with the pipeline's own protocol (one round trip per mail; the
+ratio to it is printed as the stricter yardstick).
 """
 import argparse
 import csv
@@ -606,19 +608,35 @@ def prebuilt_messages(app, newsletter_id, count):
 
 
 def raw_run(app, sink, count, tracking):
-    """The one-client limit: one SMTP connection sends prebuilt messages to smtp-sink in a loop.
+    """The one-client limits: one SMTP connection sends prebuilt messages to smtp-sink in a loop, twice.
 
-    Only the SMTP loop is timed (no database, no building): what one client
-    connection can push into this smtp-sink on this machine now. It speaks
-    as the pipeline does, through the same `core.mail.SMTPRawConnection`:
-    with PIPELINING each message goes out together with MAIL, RCPT and DATA
-    of the next one, one round trip per mail.
+    Only the SMTP loops are timed (no database, no building): what one
+    client connection pushes into this smtp-sink on this machine now.
+    - `smtplib`: `smtplib.SMTP.sendmail` per mail, as any Python client
+      does (MAIL, RCPT, DATA and the message, each waiting for its answer):
+      issue 11's "raw one-client smtplib limit", which the pipeline's target
+      is measured against.
+    - `protocol`: the pipeline's own protocol through the same
+      `core.mail.SMTPRawConnection`: each message goes out in one write with
+      MAIL, RCPT and DATA of the next mail, one round trip per mail. The
+      ratio to it says how much of what the protocol allows the pipeline
+      reaches (printed, not a target).
     """
     import smtplib
 
     from core.mail import SMTPRawConnection
 
     messages = prebuilt_messages(app, create_newsletter(app, BIG_DISTRICT[0], tracking), count)
+    figures = {}
+    host = smtplib.SMTP("127.0.0.1", sink.port, timeout=30)
+    try:
+        host.ehlo()
+        started = time.perf_counter()
+        for envelope_from, recipient, data in messages:
+            host.sendmail(envelope_from, [recipient], data)
+        figures["smtplib"] = time.perf_counter() - started
+    finally:
+        host.quit()
     connection = SMTPRawConnection(lambda: smtplib.SMTP("127.0.0.1", sink.port, timeout=30)).connect()
     try:
         connection.host.ehlo()
@@ -627,10 +645,12 @@ def raw_run(app, sink, count, tracking):
             following = messages[n + 1][:2] if n + 1 < len(messages) else None
             connection.submit(envelope_from, recipient, data, then=following)
             connection.result()
-        seconds = time.perf_counter() - started
+        figures["protocol"] = time.perf_counter() - started
     finally:
         connection.close()
-    return {"recipients": len(messages), "seconds": seconds, "rate": rate(len(messages), seconds)}
+    return {"recipients": len(messages), "mails": 2 * len(messages),
+            **{f"{name}_seconds": seconds for name, seconds in figures.items()},
+            **{f"{name}_rate": rate(len(messages), seconds) for name, seconds in figures.items()}}
 
 
 # --- main -----------------------------------------------------------------------------------
@@ -725,17 +745,21 @@ def report(args, config, runs, baseline, raw, sink_count, expected_mails):
         lines.append(f"baseline Flask-Mail loop, {baseline['recipients']} recipients: {baseline['seconds']:.2f} s = "
                      f"{baseline['rate']:.0f} msg/s")
     if raw:
-        lines.append(f"raw one-client limit (one SMTP connection, prebuilt messages, pipelined as the pipeline does), {raw['recipients']} mails: "
-                     f"{raw['seconds']:.2f} s = {raw['rate']:.0f} msg/s")
+        lines.append(f"raw one-client smtplib limit (one connection, prebuilt messages, smtplib's sendmail), "
+                     f"{raw['recipients']} mails: {raw['smtplib_seconds']:.2f} s = {raw['smtplib_rate']:.0f} msg/s")
+        lines.append(f"raw one-client protocol limit (one connection, prebuilt messages, the pipeline's protocol: "
+                     f"one round trip per mail), {raw['recipients']} mails: {raw['protocol_seconds']:.2f} s = "
+                     f"{raw['protocol_rate']:.0f} msg/s; the pipeline reaches "
+                     f"{main_run['rate'] / raw['protocol_rate']:.2f}× of it")
     lines.append(f"smtp-sink received {sink_count} messages (expected {expected_mails})")
     checks = [(f"pipeline ≥ {TARGET_RATE} msg/s", main_run["rate"] >= TARGET_RATE, f"{main_run['rate']:.0f} msg/s")]
     if baseline:
         ratio = main_run["rate"] / baseline["rate"]
         checks.append((f"pipeline ≥ {TARGET_RATIO}× baseline", ratio >= TARGET_RATIO, f"{ratio:.1f}×"))
     if raw:
-        ratio = main_run["rate"] / raw["rate"]
-        checks.append((f"pipeline ≥ {TARGET_RAW_RATIO}× the raw one-client limit", ratio >= TARGET_RAW_RATIO,
-                       f"{ratio:.2f}× ({main_run['rate']:.0f} / {raw['rate']:.0f} msg/s)"))
+        ratio = main_run["rate"] / raw["smtplib_rate"]
+        checks.append((f"pipeline ≥ {TARGET_RAW_RATIO}× the raw one-client smtplib limit", ratio >= TARGET_RAW_RATIO,
+                       f"{ratio:.2f}× ({main_run['rate']:.0f} / {raw['smtplib_rate']:.0f} msg/s)"))
     if len(runs) > 1:
         small, big = runs[0], runs[-1]
         # Allow noise: a few MiB, or 10 %, whichever is larger.
@@ -840,10 +864,11 @@ def main(argv=None):
         raw = None
         if args.raw:
             raw = raw_run(app, sink, min(args.raw, args.recipients), args.tracking)
-            print(f"raw one-client loop: {raw['recipients']} mails in {raw['seconds']:.2f} s", flush=True)
+            print(f"raw one-client loops: {raw['recipients']} mails each, smtplib {raw['smtplib_seconds']:.2f} s, "
+                  f"protocol {raw['protocol_seconds']:.2f} s", flush=True)
         time.sleep(0.3)  # smtp-sink writes its counters when a session ends
         expected_mails = (sum(r["recipients"] for r in runs) + (baseline["recipients"] if baseline else 0)
-                          + (raw["recipients"] if raw else 0))
+                          + (raw["mails"] if raw else 0))
         ok = report(args, config, runs, baseline, raw, sink.messages(), expected_mails)
     finally:
         sink.stop()

@@ -9,6 +9,15 @@ connection and records each row as soon as the server answered. A worker
 that dies loses at most the one mail between the server's answer and that
 record; rows whose lease ran out go back to the queue.
 
+A `sent` is recorded by appending to the journal of sent mails
+(`core.models.SentMail`, one small committed INSERT), which the job applies
+to its rows at the end of each batch (`MailRows.apply_sent`); the
+reconciler applies the entries of a job that died before it gives that
+job's rows back (`reclaim_expired`), so a journaled mail is never sent
+again. Updating the row itself per mail (status and sent_at with their
+indexes, message_id, the reach trigger) cost twice as much, and on SQLite
+that time is spent holding the one write lock both work horses need.
+
 SMTP answers: 4xx to one recipient defer the row with exponential backoff
 (SEND_MAX_ATTEMPTS, then `failed`); 5xx fails it, and the recipient-rejection
 codes make `send` report a rejection so the caller can take the address off
@@ -43,16 +52,19 @@ from contextvars import ContextVar
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app
-from sqlalchemy import and_, bindparam, update
+from sqlalchemy import and_, bindparam, delete, insert, select, update
 
 from core import shutdown
 from core.database import sqlite_write_turn
 from core.extensions import db
 from core.mail import is_connection_fault, new_raw_connection
+from core.models import SentMail
 
 log = logging.getLogger(__name__)
 
 OPEN_STATES = ("queued", "deferred")
+# The values of a `sent` record that the journal of sent mails carries (the rest is fixed).
+JOURNALED = {"status", "sent_at", "message_id", "smtp_reply", "claimed_until"}
 SQLITE_AUTOCHECKPOINT = 1000  # pages: SQLite's default
 # 550 mailbox unavailable, 551 user not local, 553 mailbox name not allowed;
 # and any enhanced status 5.1.x (bad destination address).
@@ -375,13 +387,69 @@ class MailRows:
                 db.session.commit()
 
     def reclaim_expired(self):
-        """Rows whose job died (lease over) go back to the queue. Returns how many."""
-        result = db.session.execute(
-            update(self.model).where(self.model.status == "sending", self.model.claimed_until < utcnow())
-            .values(status="queued", claimed_until=None).execution_options(synchronize_session=False)
-        )
-        db.session.commit()
+        """Rows whose job died (lease over) go back to the queue, except those it sent. Returns how many."""
+        now = utcnow()
+        table = self.table
+        expired = select(table.c.id).where(table.c.status == "sending", table.c.claimed_until < now)
+        self.apply_sent(SentMail.row_id.in_(expired))
+        with sqlite_write_turn():
+            result = db.session.execute(
+                update(self.model).where(self.model.status == "sending", self.model.claimed_until < now)
+                .values(status="queued", claimed_until=None).execution_options(synchronize_session=False)
+            )
+            # Entries whose row is no longer being sent (applied already, or the row is gone).
+            db.session.execute(delete(SentMail).where(
+                SentMail.table_name == table.name,
+                SentMail.row_id.not_in(select(table.c.id).where(table.c.status == "sending")),
+            ))
+            db.session.commit()
         return result.rowcount
+
+    # --- the journal of sent mails -------------------------------------------------
+
+    def _journal_insert(self, dialect):
+        """(SQL, bind names in order or None, {bind name: converter}) of the journal's INSERT for the driver."""
+        key = ("journal", dialect.name)
+        compiled = self._compiled_statements.get(key)
+        if compiled is None:
+            journal = SentMail.__table__
+            statement = insert(journal).values(
+                table_name=self.table.name, row_id=bindparam("row_id"),
+                sent_at=bindparam("sent_at", type_=journal.c.sent_at.type),
+                message_id=bindparam("message_id", type_=journal.c.message_id.type),
+            ).compile(dialect=dialect)
+            converter = journal.c.sent_at.type.dialect_impl(dialect).bind_processor(dialect)
+            order = list(statement.positiontup) if statement.positional else None
+            compiled = self._compiled_statements[key] = (
+                statement.string, order, dict(statement.params), {"sent_at": converter} if converter else {})
+        return compiled
+
+    def apply_sent(self, *criteria):
+        """Mark the rows of the journal's entries (those matching `criteria`) `sent`, and drop the entries.
+
+        Safe to run twice and from any process: only rows still `sending`
+        change, and an entry goes only with its row's update, in one
+        transaction. Returns how many rows changed.
+        """
+        table = self.table
+        with sqlite_write_turn():
+            entries = db.session.execute(
+                select(SentMail.id, SentMail.row_id, SentMail.sent_at, SentMail.message_id)
+                .where(SentMail.table_name == table.name, *criteria)
+            ).all()
+            if not entries:
+                db.session.commit()
+                return 0
+            changed = db.session.execute(
+                update(table).where(table.c.id == bindparam("entry_row"), table.c.status == "sending")
+                .values(status="sent", attempts=table.c.attempts + 1, sent_at=bindparam("entry_sent_at"),
+                        message_id=bindparam("entry_message_id"), smtp_reply="250", claimed_until=None),
+                [{"entry_row": row_id, "entry_sent_at": sent_at, "entry_message_id": message_id}
+                 for _id, row_id, sent_at, message_id in entries],
+            ).rowcount
+            db.session.execute(delete(SentMail).where(SentMail.id.in_([entry[0] for entry in entries])))
+            db.session.commit()
+        return changed
 
     # --- recording --------------------------------------------------------------
 
@@ -413,10 +481,24 @@ class MailRows:
         return compiled
 
     def record(self, row_id, **values):
+        """Record one row's outcome, committed before this returns.
+
+        In a sending job (`recording`) a `sent` goes into the journal of
+        sent mails (`SentMail`), which the job applies to the rows at the
+        end of the batch; everything else updates the row at once.
+        """
         values.setdefault("claimed_until", None)
+        recorder = _recorder.get()
+        if (recorder is not None and values.get("status") == "sent" and set(values) == JOURNALED
+                and values["smtp_reply"] == "250" and values["claimed_until"] is None):
+            sql, order, fixed, converters = self._journal_insert(recorder.dialect)
+            params = {**fixed, "row_id": row_id, "sent_at": values["sent_at"], "message_id": values["message_id"]}
+            for name, converter in converters.items():
+                params[name] = converter(params[name])
+            recorder.execute(sql, params if order is None else [params[name] for name in order])
+            return
         names = tuple(sorted(values))
         params = {"row_id": row_id, **{f"new_{name}": value for name, value in values.items()}}
-        recorder = _recorder.get()
         if recorder is None:
             db.session.execute(self._statement(names), params)
             db.session.commit()
@@ -540,7 +622,9 @@ def _send_claimed(rows, session, ids, load, prepare):
                 break  # an announced next mail is dropped with the session; its row goes back
             mail = following
     finally:
-        # Whatever was not sent goes back at once: no attempt counted, no lease to wait for.
+        # The batch's sent mails onto their rows; whatever was not sent goes
+        # back at once: no attempt counted, no lease to wait for.
+        rows.apply_sent(SentMail.row_id.in_(ids))
         sent = set(done)
         rows.release([i for i in ids if i not in sent])
     return len(done)

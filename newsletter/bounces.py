@@ -23,7 +23,9 @@ from sqlalchemy import select
 
 from core.extensions import db
 from core.inbound import register
+from core.models import SentMail
 from newsletter.models import Delivery
+from newsletter.sending import delivery_rows
 from subscribers import services as subscriber_services
 
 log = logging.getLogger(__name__)
@@ -244,6 +246,9 @@ def _find_delivery(candidates):
         core = _id_core(candidate)
         if not core:
             continue
+        # A mail whose record still sits in the journal of sent mails (its job
+        # died before applying it, or the bounce came back within the batch).
+        delivery_rows.apply_sent(SentMail.message_id.in_((f"<{core}>", core)))
         delivery = db.session.execute(
             select(Delivery).where(Delivery.message_id.in_((f"<{core}>", core)))
         ).scalars().first()

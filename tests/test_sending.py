@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 
 from core.extensions import db
 from directory.models import District
@@ -364,3 +364,72 @@ def test_dkim_signature_verifies_against_the_published_key(two_districts, make_s
     signed = smtp_server.envelopes[0].content
     assert dkim.verify(signed, dnsfunc=dns)
     assert not dkim.verify(signed.replace(b"\r\nSubject: ", b"\r\nSubject: Re: ", 1), dnsfunc=dns)
+
+
+# --- the journal of sent mails ---------------------------------------------------------
+
+
+def _journal_a_half_sent_batch(count=6, sent=4):
+    """A batch claimed by a job that recorded `sent` mails in the journal and died before applying them."""
+    from core.pipeline import recording
+    from newsletter.sending import delivery_rows
+    from subscribers.models import utcnow
+
+    add_subscribers(count)
+    newsletter = new_newsletter()
+    services.send_now(newsletter)
+    db.session.commit()
+    ids = delivery_rows.claim_batch(newsletter.id, count)
+    with recording():
+        for n, row_id in enumerate(ids[:sent]):
+            delivery_rows.record(row_id, status="sent", sent_at=utcnow(), message_id=f"<m{n}@egov.example>",
+                                 smtp_reply="250")
+    return newsletter, ids
+
+
+def test_a_sent_mail_is_journaled_and_applied_to_its_row_at_the_end_of_the_batch(two_districts, smtp_app,
+                                                                                  smtp_server, run_jobs):
+    from core.models import SentMail
+
+    newsletter, ids = _journal_a_half_sent_batch()
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(SentMail)) == 4
+    assert {d.status for d in db.session.scalars(select(Delivery))} == {"sending"}  # not applied yet
+    from newsletter.sending import delivery_rows
+
+    assert delivery_rows.apply_sent(SentMail.row_id.in_(ids)) == 4
+    assert delivery_rows.apply_sent(SentMail.row_id.in_(ids)) == 0  # safe to run again
+    db.session.expire_all()
+    rows = {d.id: d for d in db.session.scalars(select(Delivery))}
+    assert [rows[i].status for i in ids] == ["sent"] * 4 + ["sending"] * 2
+    assert rows[ids[0]].message_id == "<m0@egov.example>" and rows[ids[0]].attempts == 1
+    assert rows[ids[0]].sent_at is not None and rows[ids[0]].claimed_until is None
+    assert db.session.scalar(select(func.count()).select_from(SentMail)) == 0
+
+
+def test_a_dead_jobs_journal_is_applied_before_its_rows_go_back_to_the_queue(two_districts, smtp_app,
+                                                                            smtp_server, run_jobs):
+    from datetime import timedelta
+
+    from core.models import SentMail
+    from subscribers.models import utcnow
+
+    newsletter, ids = _journal_a_half_sent_batch()
+    db.session.execute(update(Delivery).values(claimed_until=utcnow() - timedelta(seconds=1)))  # the lease is over
+    db.session.commit()
+    jobs.reconcile()
+    run_jobs()
+    # The four journaled mails are not sent again; the two others are.
+    assert sorted(received(smtp_server).values()) == [1, 1]
+    db.session.expire_all()
+    assert {d.status for d in db.session.scalars(select(Delivery))} == {"sent"}
+    assert db.session.scalar(select(func.count()).select_from(SentMail)) == 0
+    assert status_of(newsletter.id) == "sent"
+
+
+def test_a_bounce_finds_a_mail_still_in_the_journal(two_districts, smtp_app, smtp_server):
+    from newsletter.bounces import _find_delivery
+
+    newsletter, ids = _journal_a_half_sent_batch()
+    delivery = _find_delivery(["<m2@egov.example>"])
+    assert delivery is not None and delivery.id == ids[2] and delivery.status == "sent"
