@@ -291,14 +291,6 @@ def _read_envelope_replies(host, sender, recipient):
         raise smtplib.SMTPDataError(data_code, data_reply)
 
 
-def pipelined_sendmail(host, sender, recipient, data):
-    """One mail over `host` (an smtplib.SMTP offering PIPELINING): MAIL, RCPT and DATA in one write."""
-    connection = SMTPRawConnection(None)
-    connection.host = host
-    connection.submit(sender, recipient, data)
-    return connection.result()
-
-
 def new_raw_connection():
     """A not yet connected `send_raw(envelope_from, recipient, bytes)` transport: SMTP or the outbox."""
     if uses_outbox():
