@@ -93,6 +93,8 @@ def from_environment(instance_path):
         "EMBEDDED_REDIS_FILE": os.path.join(instance_path, "redis.db"),
         "SECRET_KEY": env.get("SECRET_KEY") or None,
         "BASE_URL": base_url,
+        # False: BASE_URL is the default, and `flask serve` derives it from --host/--port.
+        "BASE_URL_FROM_ENV": bool(env.get("BASE_URL")),
         "MAIL_SERVER": env.get("MAIL_SERVER") or None,
         "MAIL_PORT": env_int("MAIL_PORT", 25),
         "MAIL_USERNAME": env.get("MAIL_USERNAME") or None,

@@ -346,6 +346,13 @@ def bracket(host):
     return f"[{host}]" if ":" in host else host
 
 
+def public_host(host):
+    """The host name for links: a wildcard address is not one, the machine's name is."""
+    if host in ("0.0.0.0", "", "::"):
+        return socket.gethostname() or "localhost"
+    return host
+
+
 def probe_host(host):
     """Where to knock: a wildcard address accepts connections on loopback."""
     return {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
@@ -390,6 +397,30 @@ class Supervisor:
     def url(self):
         return f"http://{bracket(self.host)}:{self.port}"
 
+    def _settle_base_url(self):
+        """Without BASE_URL, links in mails point at the address this command serves on.
+
+        Returns the line the start banner says about it. The web server, the
+        workers and this process all use the derived address.
+        """
+        config = self.app.config
+        if config.get("BASE_URL_FROM_ENV"):
+            return _("Links in E-Mails führen auf %(url)s (BASE_URL).", url=config["BASE_URL"])
+        base = f"http://{bracket(public_host(self.host))}:{self.port}"
+        config["BASE_URL"] = base
+        line = _("Links in E-Mails führen auf %(url)s (abgeleitet aus --host/--port, weil BASE_URL nicht gesetzt "
+                 "ist).", url=base)
+        if public_host(self.host) != self.host:
+            line += " " + _("Für Empfänger auf anderen Rechnern BASE_URL auf die öffentliche Adresse setzen.")
+        return line
+
+    @property
+    def open_url(self):
+        """What the operator opens in a browser: BASE_URL when it is set, else this command's own address."""
+        if self.app.config.get("BASE_URL_FROM_ENV"):
+            return self.app.config["BASE_URL"]
+        return f"http://{bracket(public_host(self.host))}:{self.port}"
+
     def run(self):
         """Start everything, supervise until a stop signal; returns the exit code."""
         from core.queue import get_redis
@@ -400,6 +431,7 @@ class Supervisor:
             # server is started by the keeper below, under its lock.
             get_redis(self.app, start=False)
             check_port(self.host, self.port)
+            address_line = self._settle_base_url()
             apply_migrations()
             admin = ensure_admin()
             # The children open their own connections; the supervisor keeps none.
@@ -416,6 +448,8 @@ class Supervisor:
                 if not self._wait_for_web():
                     return 0
                 click.echo(_("Läuft auf %(url)s – Strg+C beendet.", url=self.url))
+                click.echo(address_line)
+                click.echo(_("Öffnen Sie %(url)s im Browser.", url=self.open_url))
                 return self._supervise()
             finally:
                 self._shutdown()
@@ -467,6 +501,7 @@ class Supervisor:
         # SQLite file, secret key file, outbox and Redis socket.
         env["INSTANCE_PATH"] = self.app.instance_path
         env["DATABASE_URL"] = self.app.config["SQLALCHEMY_DATABASE_URI"]
+        env["BASE_URL"] = self.app.config["BASE_URL"]
         if self.app.config.get("REDIS_URL"):
             env["REDIS_URL"] = self.app.config["REDIS_URL"]
         else:

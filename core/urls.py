@@ -39,6 +39,27 @@ def base_host():
     return urlsplit(current_app.config["BASE_URL"]).hostname or "localhost"
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url):
+    parts = urlsplit(url)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(parts.scheme)
+
+
+def address_mismatch():
+    """(the address this request came in on, BASE_URL) when they differ, else None.
+
+    Links in mails are built from BASE_URL; a service reached under another
+    host or port sends links that lead somewhere else (or nowhere).
+    """
+    if not has_request_context():
+        return None
+    base = current_app.config["BASE_URL"]
+    seen = request.host_url.rstrip("/")
+    return (seen, base) if _origin(seen) != _origin(base) else None
+
+
 # --- redirect targets from a request ----------------------------------------------
 
 

@@ -1,10 +1,10 @@
 """Service-wide pages: start page, language switch, health check."""
-from flask import Blueprint, current_app, jsonify, redirect, request, session, url_for
+from flask import Blueprint, current_app, has_request_context, jsonify, redirect, request, session, url_for
 from flask_login import current_user
 
 from core import health
 from core.i18n import SESSION_KEY
-from core.urls import apply_personal_link_headers, safe_redirect_target
+from core.urls import address_mismatch, apply_personal_link_headers, safe_redirect_target
 
 bp = Blueprint("core", __name__)
 
@@ -18,6 +18,15 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
+
+
+@bp.app_context_processor
+def _address_warning():
+    """Admins see on every page when the service is reached under another address than BASE_URL."""
+    # Mail templates render outside requests too (in the workers).
+    if not has_request_context() or not (current_user and current_user.is_authenticated and current_user.is_admin):
+        return {}
+    return {"address_mismatch": address_mismatch()}
 
 
 @bp.after_app_request

@@ -227,3 +227,23 @@ def test_pages_carry_security_headers(client):
     policy = response.headers["Content-Security-Policy"]
     assert "default-src 'self'" in policy and "frame-ancestors 'self'" in policy
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+WARNING = "Links in E-Mails führen aber auf"
+
+
+def test_admins_are_warned_on_every_page_when_reached_under_another_address(client, two_districts, make_user,
+                                                                            sign_in):
+    sign_in(make_user("admin@lrabb.de", role="admin", districts=()))
+    for path in ("/districts", "/d/08115/", "/admin/outbox"):
+        page = text_of(client.get(path, base_url="http://localhost:5791"))
+        assert WARNING in page and "http://localhost:5791" in page and "(BASE_URL)" in page, path
+    # Under BASE_URL itself (default port spelled out or not) there is nothing to warn about.
+    assert WARNING not in text_of(client.get("/districts"))
+    assert WARNING not in text_of(client.get("/districts", base_url="http://LOCALHOST:80"))
+
+
+def test_only_admins_see_the_address_warning(client, two_districts, make_user, sign_in):
+    sign_in(make_user())
+    assert WARNING not in text_of(client.get("/d/08115/", base_url="http://localhost:5791"))
+    assert WARNING not in text_of(client.get("/d/08115/subscribe", base_url="http://localhost:5791"))

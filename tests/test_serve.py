@@ -282,3 +282,62 @@ def test_unreachable_database_is_a_clear_message(launch):
     assert code != 0
     assert "Datenbankmigration ist fehlgeschlagen" in served.output
     assert "Traceback" not in served.output
+
+
+# --- the address in links ------------------------------------------------------
+
+
+def flask_command(served, *args):
+    """A `flask` command on the served instance, as an operator would run it beside `flask serve`."""
+    env = dict(os.environ, INSTANCE_PATH=str(served.instance))
+    for name in ("ADMIN_EMAIL", "BASE_URL", "SECRET_KEY", "FLASK_APP"):
+        env.pop(name, None)
+    if not DATABASE_URL:
+        env.pop("DATABASE_URL", None)
+    if not REDIS_URL:
+        env.pop("REDIS_URL", None)
+    return subprocess.run([sys.executable, "-m", "flask", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=180)
+
+
+def test_without_base_url_links_in_mails_answer_on_the_served_port(launch, serve_instance):
+    served = launch()
+    served.wait_until_healthy()
+    served.wait_for_output("Öffnen Sie")
+    lines = served.output.splitlines()
+    opening = lines.index(f"Öffnen Sie http://127.0.0.1:{served.port} im Browser.")
+    derived = [n for n, line in enumerate(lines) if line.startswith(
+        f"Links in E-Mails führen auf http://127.0.0.1:{served.port} (abgeleitet aus --host/--port")]
+    credentials_at = [n for n, line in enumerate(lines) if "Passwort:" in line]
+    running = [n for n, line in enumerate(lines) if line.startswith("Läuft auf")]
+    # The banner ends with the line to open, after the credentials and the address of the links.
+    assert credentials_at and derived and running and max(credentials_at + derived + running) < opening
+    imported = flask_command(served, "directory", "import")
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+
+    # Subscribe through the public form, as a visitor does; the confirmation mail lands in the outbox.
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
+    with opener.open(served.url + "/d/08115/subscribe", timeout=10) as response:
+        page = response.read().decode()
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
+    assert token, page
+    form = urllib.parse.urlencode({"csrf_token": token.group(1), "email": "erika@ehningen.de",
+                                   "municipality": "08115016", "consent": "y"}).encode()
+    with opener.open(served.url + "/d/08115/subscribe", data=form, timeout=10) as response:
+        assert response.status == 200
+    outbox = serve_instance / "outbox"
+    deadline = time.monotonic() + 30
+    while not list(outbox.glob("*.eml")):
+        assert time.monotonic() < deadline, f"no confirmation mail:\n{served.output}"
+        time.sleep(0.3)
+    import email
+    import email.policy
+
+    (mail,) = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in outbox.glob("*.eml")]
+    text = mail.get_body(("plain",)).get_content()
+    links = re.findall(r"https?://[^\s<>\"]+", text)
+    confirm = [link for link in links if "/confirm/" in link]
+    assert confirm and all(link.startswith(f"http://127.0.0.1:{served.port}/") for link in confirm), links
+    with urllib.request.urlopen(confirm[0], timeout=10) as response:
+        assert response.status == 200
+    assert served.interrupt() == 0
