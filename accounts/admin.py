@@ -14,6 +14,7 @@ from accounts.services import (
     set_password,
     update_user,
 )
+from core.collation import sorted_by_name
 from core.extensions import db
 from directory.models import District
 
@@ -31,7 +32,7 @@ def all_users():
 
 
 def all_districts():
-    return db.session.execute(select(District).order_by(District.name)).scalars().all()
+    return sorted_by_name(db.session.execute(select(District)).scalars())
 
 
 def user_tokens(user):

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from accounts import sessions
 from accounts.models import ROLES, ApiToken, User, user_districts, utcnow
+from core.collation import sorted_by_name
 from core.extensions import db
 from directory.models import District
 
@@ -58,7 +59,7 @@ def resolve_districts(keys):
     missing = sorted(set(keys) - {d.key for d in districts})
     if missing:
         raise AccountError(_("Unbekannter Kreis: %(keys)s", keys=", ".join(missing)))
-    return sorted(districts, key=lambda d: d.name)
+    return sorted_by_name(districts)
 
 
 def role_districts(role, district_keys):
@@ -153,7 +154,7 @@ def coordinators_of(district):
         .join(user_districts, user_districts.c.user_id == User.id)
         .where(user_districts.c.district_key == district.key, User.role == "coordinator", User.active.is_(True))
     ).scalars()
-    return sorted(users, key=lambda user: (user.name or user.email).casefold())
+    return sorted_by_name(users, lambda user: user.name or user.email)
 
 
 def user_count():

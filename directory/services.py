@@ -3,6 +3,7 @@ import json
 
 from sqlalchemy import func, select
 
+from core.collation import sorted_by_name
 from core.extensions import db
 from directory.models import District, Municipality, Outline
 
@@ -17,7 +18,7 @@ def districts_with_counts():
     ).all()
     for district, count in rows:
         district.municipality_count = count
-    return [district for district, _ in rows]
+    return sorted_by_name(district for district, _ in rows)
 
 
 def outlines_for_district(district_key):

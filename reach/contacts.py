@@ -18,6 +18,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from core.collation import sorted_by_name
 from core.extensions import db
 from directory.models import Municipality
 from reach.definition import BERLIN
@@ -121,8 +122,9 @@ class DistrictChoices:
     def __init__(self, district_key):
         self.district_key = district_key
         self.municipalities = {m.ags: m for m in db.session.execute(
-            select(Municipality).where(Municipality.district_key == district_key).order_by(Municipality.name)
+            select(Municipality).where(Municipality.district_key == district_key)
         ).scalars()}
+        self.municipalities = {m.ags: m for m in sorted_by_name(self.municipalities.values())}
         self.topics = {topic.id: topic for topic in district_topics(district_key)}
 
     def clean_municipalities(self, codes):

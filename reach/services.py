@@ -14,6 +14,7 @@ from datetime import date
 from flask import current_app
 from sqlalchemy import and_, func, literal, or_, select, tuple_, union_all
 
+from core.collation import german_key, sorted_by_name
 from core.extensions import db
 from directory.models import District, Municipality
 from events.models import event_topics
@@ -268,10 +269,9 @@ def months(filters, municipality_cells):
 
 
 def _rows(district_key, municipality_cells, listed_set):
-    municipalities = db.session.execute(
+    municipalities = sorted_by_name(db.session.execute(
         select(Municipality.ags, Municipality.name).where(Municipality.district_key == district_key)
-        .order_by(Municipality.name)
-    ).all()
+    ).all(), lambda row: row[1])
     rows = []
     for ags, name in municipalities:
         by_level = municipality_cells.get(ags, {})
@@ -329,7 +329,7 @@ def state_report(filters, district_keys=None, source="rollup"):
     query = select(District).order_by(District.name, District.kind)
     if district_keys is not None:
         query = query.where(District.key.in_(district_keys))
-    districts = db.session.execute(query).scalars().all()
+    districts = sorted(db.session.execute(query).scalars(), key=lambda d: (german_key(d.name), d.kind))
     keys = [district.key for district in districts]
     totals = dict(db.session.execute(
         select(Municipality.district_key, func.count()).where(Municipality.district_key.in_(keys))

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
 from accounts.auth import login_required, principal
+from core.collation import german_key
 from core.database import load_or_404
 from core.extensions import db
 from directory.models import District, Municipality
@@ -58,7 +59,7 @@ def read_filters():
 
 def topic_names():
     """Topic names of the visible districts, for the filter (one name may stand for topics of several districts)."""
-    return db.session.execute(select(Topic.name).distinct().order_by(Topic.name)).scalars().all()
+    return sorted(db.session.execute(select(Topic.name).distinct()).scalars(), key=german_key)
 
 
 def filter_context(filters, error):

@@ -18,6 +18,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
+from core.collation import sorted_by_name
 from core.forms import Form
 from subscribers.services import STATUS_LABELS, SubscriberError, normalize_address
 
@@ -32,7 +33,8 @@ def _strip(value):
 
 
 def municipality_choices(district, placeholder):
-    return [SelectChoice("", placeholder), *(SelectChoice(m.ags, f"{m.name} ({m.ags})") for m in district.municipalities)]
+    return [SelectChoice("", placeholder),
+            *(SelectChoice(m.ags, f"{m.name} ({m.ags})") for m in sorted_by_name(district.municipalities))]
 
 
 def topic_choices(topics):

@@ -30,6 +30,7 @@ from accounts.auth import (
     login_required,
     personal_data_required,
 )
+from core.collation import sorted_by_name
 from core.database import load_or_404
 from core.extensions import db
 from core.forms import show_error
@@ -303,9 +304,8 @@ def topic_counts(district_key):
         .outerjoin(Subscriber, Subscriber.id == subscriber_topics.c.subscriber_id)
         .where(Topic.district_key == district_key)
         .group_by(Topic.id)
-        .order_by(Topic.name)
     ).all()
-    return [(topic, int(active), int(total)) for topic, active, total in rows]
+    return sorted_by_name([(topic, int(active), int(total)) for topic, active, total in rows], lambda row: row[0].name)
 
 
 def _topics_page(district, form=None, rename_errors=None, status=200):

@@ -22,6 +22,7 @@ from flask_babel import lazy_gettext
 from limits import parse as parse_limit
 from sqlalchemy import func, or_, select
 
+from core.collation import sorted_by_name
 from core.extensions import db, limiter
 from directory.models import Municipality
 from subscribers.models import (
@@ -141,7 +142,7 @@ def lift_suppression(district_key, email_key):
 
 
 def district_topics(district_key):
-    return db.session.execute(select(Topic).where(Topic.district_key == district_key).order_by(Topic.name)).scalars().all()
+    return sorted_by_name(db.session.execute(select(Topic).where(Topic.district_key == district_key)).scalars())
 
 
 def topics_by_id(district_key, ids):
@@ -468,9 +469,8 @@ def municipality_coverage(district_key):
         select(Municipality, func.coalesce(active.c.n, 0))
         .outerjoin(active, active.c.municipality_ags == Municipality.ags)
         .where(Municipality.district_key == district_key)
-        .order_by(Municipality.name)
     ).all()
-    return [(municipality, count) for municipality, count in rows]
+    return sorted_by_name([(municipality, count) for municipality, count in rows], lambda row: row[0].name)
 
 
 def sendable_subscribers(district_key, filters=None):

@@ -4,7 +4,7 @@ Also provides the navigation's data to every template, since the navigation
 is made of districts.
 """
 from flask import Blueprint, redirect, render_template, url_for
-from flask_babel import lazy_gettext
+from flask_babel import gettext, lazy_gettext
 from flask_login import current_user
 
 from accounts.auth import login_required
@@ -27,6 +27,14 @@ KIND_LABELS = {"Landkreis": lazy_gettext("Landkreis"), "Stadtkreis": lazy_gettex
 @bp.app_template_filter("district_kind")
 def district_kind(kind):
     return KIND_LABELS.get(kind, kind)
+
+
+@bp.app_template_filter("of_district")
+def of_district(district):
+    """The district in the genitive, declined: "des Landkreises Böblingen", "des Stadtkreises Stuttgart"."""
+    if district.kind == "Stadtkreis":
+        return gettext("des Stadtkreises %(name)s", name=district.name)
+    return gettext("des Landkreises %(name)s", name=district.name)
 
 
 def nav_districts():

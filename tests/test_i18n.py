@@ -87,7 +87,8 @@ def test_extraction_finds_code_and_templates_but_not_tests(extracted):
 
 def test_every_message_in_the_code_has_an_english_translation(extracted, po_catalog):
     missing = []
-    for (msgid, context), (message_ids, where) in sorted(extracted.items()):
+    by_id = sorted(extracted.items(), key=lambda item: (str(item[0][0]), item[0][1] or ""))
+    for (msgid, context), (message_ids, where) in by_id:
         entry = po_catalog.get(msgid, context=context)
         if (
             entry is None
@@ -333,3 +334,31 @@ def test_dates_on_an_english_page(boeblingen, make_user, sign_in, english):
     page = client.get(f"/admin/users/{coordinator.id}").get_data(as_text=True)
     assert "Created on 21.11.2026." in page
     assert "Last login: 21.11.2026 14:05." in page
+
+
+def test_registering_for_an_event_is_not_logging_in(client, two_districts, make_event, english, po_catalog):
+    # One German word, two meanings: "Anmelden" on the events page is registering (pgettext).
+    event = make_event(title="E-Rechnung kompakt")
+    page = client.get("/d/08115/veranstaltungen").get_data(as_text=True)
+    assert ">Anmelden</a>" in page
+    english("/d/08115/veranstaltungen")
+    page = client.get("/d/08115/veranstaltungen").get_data(as_text=True)
+    assert ">Register</a>" in page and "Log in</a>" not in page.split("<main", 1)[1]
+    assert 'aria-label="Register: E-Rechnung kompakt"' in page  # the visible text starts the accessible name
+    form = client.get(f"/d/08115/events/{event.id}/anmelden").get_data(as_text=True)
+    assert "<h2>Register</h2>" in form
+    login = client.get("/login").get_data(as_text=True)
+    assert "<h1>Log in</h1>" in login
+
+
+def test_district_names_are_declined(client, make_district, make_event, english):
+    make_district(municipalities=[("08115003", "Böblingen, Stadt")])
+    make_district(key="08111", name="Stuttgart", kind="Stadtkreis", municipalities=[("08111000", "Stuttgart")])
+    for key, phrase, english_phrase in (("08115", "des Landkreises Böblingen", "of the rural district of Böblingen"),
+                                        ("08111", "des Stadtkreises Stuttgart", "of the urban district of Stuttgart")):
+        event = make_event(district_key=key, title="Sprechstunde DMS")
+        page = client.get(f"/d/{key}/events/{event.id}/anmelden").get_data(as_text=True)
+        assert phrase in page and "des Landkreis " not in page and "des Stadtkreis " not in page
+        english(f"/d/{key}/veranstaltungen")
+        assert english_phrase in client.get(f"/d/{key}/events/{event.id}/anmelden").get_data(as_text=True)
+        client.post("/language", data={"lang": "de", "next": "/"})
