@@ -54,7 +54,9 @@ def format_date(value):
 def subject(kind, event, slot, registration=None):
     title, day = event.title, format_date(slot.starts_at)
     if kind == "invitation" and event.kind == "office_hours" and registration is None:
-        return f"Sprechstunde: {title} – Termin buchen"
+        # "Sprechstunde: Sprechstunde DMS" says it twice.
+        kind_first = "" if title.casefold().startswith("sprechstunde") else "Sprechstunde: "
+        return f"{kind_first}{title} – Termin buchen"
     if kind == "decline" and registration is not None and registration.status == "removed":
         return f"Anmeldung aufgehoben: {title} am {day}"
     return {

@@ -279,3 +279,23 @@ def test_every_calendar_of_a_whole_story_parses(people, make_event, smtp_app, sm
             checked += 1
     assert count == 8
     assert checked == 2 * (count - 1)  # inline and as a file; the waiting notice has none
+
+
+def test_office_hours_subject_names_the_kind_once():
+    from types import SimpleNamespace
+
+    from events.mail import subject
+
+    slot = SimpleNamespace(starts_at=utcnow())
+    for title, expected in (("DMS und E-Akte", "Sprechstunde: DMS und E-Akte – Termin buchen"),
+                            ("Sprechstunde DMS", "Sprechstunde DMS – Termin buchen"),
+                            ("sprechstunde E-Rechnung", "sprechstunde E-Rechnung – Termin buchen")):
+        event = SimpleNamespace(title=title, kind="office_hours")
+        assert subject("invitation", event, slot) == expected
+
+
+def test_the_event_page_speaks_of_changes_not_sequence(client, people, make_event, make_user, sign_in):
+    event = make_event()
+    sign_in(make_user())
+    page = client.get(f"/d/08115/events/{event.id}").get_data(as_text=True)
+    assert "SEQUENCE" not in page and "Änderungen an den Kalendereinträgen" in page
