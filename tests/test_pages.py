@@ -247,3 +247,42 @@ def test_only_admins_see_the_address_warning(client, two_districts, make_user, s
     sign_in(make_user())
     assert WARNING not in text_of(client.get("/d/08115/", base_url="http://localhost:5791"))
     assert WARNING not in text_of(client.get("/d/08115/subscribe", base_url="http://localhost:5791"))
+
+
+def test_every_district_page_has_the_district_navigation(client, two_districts, make_user, sign_in):
+    sign_in(make_user())
+    sections = ["/d/08115/", "/d/08115/subscribers", "/d/08115/newsletters/manage", "/d/08115/events",
+                "/d/08115/reichweite", "/d/08115/kontakte"]
+    for path in sections + ["/d/08115/topics", "/d/08115/subscribers/municipalities", "/d/08115/events/new"]:
+        response = client.get(path)
+        assert response.status_code == 200, path
+        nav = re.search(r'<nav class="district-nav".*?</nav>', text_of(response), re.S)
+        assert nav, path
+        links = re.findall(r'<a href="([^"]+)"', nav.group(0))
+        assert links == sections, (path, links)
+    nav = re.search(r'<nav class="district-nav".*?</nav>', text_of(client.get("/d/08115/events")), re.S).group(0)
+    assert 'href="/d/08115/events" aria-current="page"' in nav and nav.count("aria-current") == 1
+    nav = re.search(r'<nav class="district-nav".*?</nav>', text_of(client.get("/d/08115/topics")), re.S).group(0)
+    assert 'href="/d/08115/subscribers" aria-current="true"' in nav  # the section, not the page
+    # Not on pages outside a district, nor on the public pages of one.
+    assert 'class="district-nav"' not in text_of(client.get("/districts"))
+    assert 'class="district-nav"' not in text_of(client.get("/d/08115/subscribe"))
+
+
+def test_viewers_get_the_district_navigation_without_personal_data(client, two_districts, make_user, sign_in):
+    sign_in(make_user("ministerium@im.bwl.de", role="viewer", districts=()))
+    nav = re.search(r'<nav class="district-nav".*?</nav>', text_of(client.get("/d/08115/")), re.S).group(0)
+    links = re.findall(r'<a href="([^"]+)"', nav)
+    assert "/d/08115/subscribers/municipalities" in links and "/d/08115/subscribers" not in links
+    assert "/d/08115/kontakte" not in links
+
+
+def test_every_table_scrolls_in_a_focusable_named_region():
+    from pathlib import Path
+
+    for template in (Path(__file__).resolve().parents[1] / "templates").rglob("*.html"):
+        text = template.read_text(encoding="utf-8")
+        before_tables = [text[:match.start()] for match in re.finditer(r"<table", text)]
+        for before in before_tables:
+            opening = before.rstrip().rsplit("\n", 1)[-1]
+            assert 'class="table-scroll" role="region" tabindex="0" aria-label=' in opening, template
