@@ -23,7 +23,7 @@ from directory.models import District
 from events import ical, services
 from events.forms_public import RegisterForm
 from events.jobs import enqueue_senders
-from events.mail import format_day, format_when
+from core.i18n import format_day, format_when
 from events.models import Event, Registration, Slot
 from subscribers import services as subscriber_services
 from subscribers.models import Subscriber, utcnow

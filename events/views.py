@@ -39,7 +39,8 @@ from core.forms import show_error
 from directory.models import District
 from events import csvio, jobs, services
 from events.forms import RRULE_EXAMPLE, EventForm
-from events.mail import format_date, format_when
+from core.i18n import format_when
+from events.mail import format_date
 from events.models import EVENT_KINDS, MAIL_STATES, Event, EventMail, Registration, Slot
 from events.public import webcal_url
 from events.services import EventError, local

@@ -305,9 +305,12 @@ def test_leftover_check_finds_german_text(po_catalog):
 # --- dates ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("lang", ["de", "en"])
-def test_dates_are_german_style_in_both_languages(app, lang):
-    # Agreed: 21.11.2026 and 24-hour Berlin time whatever the language.
+@pytest.mark.parametrize("lang, expected", [
+    ("de", "21.11.2026 22.11.2026 00:30 | 22.11.2026 00:30"),
+    ("en", "21 Nov 2026 22 Nov 2026 00:30 | 22 Nov 2026, 00:30"),
+])
+def test_dates_follow_the_language_in_berlin_time(app, lang, expected):
+    # German 21.11.2026; English 21 Nov 2026 (no German words, day first); 24-hour Berlin time in both.
     moment = datetime(2026, 11, 21, 23, 30, tzinfo=timezone.utc)
     with app.test_request_context("/"):
         from flask import session
@@ -320,7 +323,7 @@ def test_dates_are_german_style_in_both_languages(app, lang):
             "{{ day|date }} {{ moment|date }} {{ moment|time }} | {{ moment|datetime }}", day=date(2026, 11, 21),
             moment=moment,
         )
-    assert rendered == "21.11.2026 22.11.2026 00:30 | 22.11.2026 00:30"
+    assert rendered == expected
 
 
 def test_dates_on_an_english_page(boeblingen, make_user, sign_in, english):
@@ -332,8 +335,8 @@ def test_dates_on_an_english_page(boeblingen, make_user, sign_in, english):
     client = sign_in(admin)
     english("/admin/users")
     page = client.get(f"/admin/users/{coordinator.id}").get_data(as_text=True)
-    assert "Created on 21.11.2026." in page
-    assert "Last login: 21.11.2026 14:05." in page
+    assert "Created on 21 Nov 2026." in page
+    assert "Last login: 21 Nov 2026, 14:05." in page
 
 
 def test_registering_for_an_event_is_not_logging_in(client, two_districts, make_event, english, po_catalog):
@@ -362,3 +365,15 @@ def test_district_names_are_declined(client, make_district, make_event, english)
         english(f"/d/{key}/veranstaltungen")
         assert english_phrase in client.get(f"/d/{key}/events/{event.id}/anmelden").get_data(as_text=True)
         client.post("/language", data={"lang": "de", "next": "/"})
+
+
+def test_dates_and_times_follow_the_language(client, two_districts, make_event, english):
+    event = make_event(title="E-Rechnung kompakt")  # a Thursday, 09:00–12:00 in Berlin
+    page = client.get("/d/08115/veranstaltungen").get_data(as_text=True)
+    assert re.search(r"Donnerstag, \d\d\.\d\d\.\d{4}, 09:00–12:00 Uhr", page)
+    english("/d/08115/veranstaltungen")
+    page = client.get("/d/08115/veranstaltungen").get_data(as_text=True)
+    assert re.search(r"Thursday, \d{1,2} [A-Z][a-z]{2} \d{4}, 09:00–12:00", page), page
+    assert "Donnerstag" not in page and " Uhr" not in page
+    form = client.get(f"/d/08115/events/{event.id}/anmelden").get_data(as_text=True)
+    assert "Thursday" in form and "Donnerstag" not in form
