@@ -199,10 +199,11 @@ _recorder = ContextVar("mail_recorder", default=None)
 class Recorder:
     """One AUTOCOMMIT connection and a DBAPI cursor on it: each execute is its own committed transaction.
 
-    The record of a mail is one prepared UPDATE per row, run straight on the
+    The record of a mail (the journal's INSERT for a `sent`, an UPDATE of
+    the row otherwise) is one prepared statement run straight on the
     driver's cursor: SQLAlchemy compiles it once per table and set of columns
-    (`MailRows._compiled`); going through a Connection for every mail cost as
-    much CPU as SQLite's own work.
+    (`MailRows._compiled`, `_journal_insert`); going through a Connection for
+    every mail cost as much CPU as SQLite's own work.
     """
 
     def __init__(self, connection):
