@@ -87,6 +87,7 @@ class Served:
         if not REDIS_URL:
             env.pop("REDIS_URL", None)
         env.update(extra_env)
+        self.env = env  # also for `flask` commands beside it (flask_command)
         with open(log, "wb") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "flask", "serve", "--port", str(port), "--workers", str(workers),
@@ -289,14 +290,7 @@ def test_unreachable_database_is_a_clear_message(launch):
 
 def flask_command(served, *args):
     """A `flask` command on the served instance, as an operator would run it beside `flask serve`."""
-    env = dict(os.environ, INSTANCE_PATH=str(served.instance))
-    for name in ("ADMIN_EMAIL", "BASE_URL", "SECRET_KEY", "FLASK_APP"):
-        env.pop(name, None)
-    if not DATABASE_URL:
-        env.pop("DATABASE_URL", None)
-    if not REDIS_URL:
-        env.pop("REDIS_URL", None)
-    return subprocess.run([sys.executable, "-m", "flask", *args], cwd=ROOT, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "flask", *args], cwd=ROOT, env=served.env, capture_output=True,
                           text=True, timeout=180)
 
 
