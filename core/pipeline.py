@@ -196,13 +196,39 @@ def mail_session():
 _recorder = ContextVar("mail_recorder", default=None)
 
 
+class Prepared:
+    """A Core statement compiled once for the driver: its SQL, and how to turn values into its arguments.
+
+    The values pass through their columns' bind processors (a datetime
+    becomes SQLite's text, UTC first) and are ordered for positional
+    drivers, as SQLAlchemy would do on every execute.
+    """
+
+    def __init__(self, statement, dialect):
+        compiled = statement.compile(dialect=dialect)
+        self.sql = compiled.string
+        self.order = list(compiled.positiontup) if compiled.positional else None
+        self.fixed = dict(compiled.params)
+        self.converters = {}
+        for name, bind in compiled.binds.items():
+            converter = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if converter is not None:
+                self.converters[name] = converter
+
+    def arguments(self, values):
+        params = {**self.fixed, **values}
+        for name, converter in self.converters.items():
+            params[name] = converter(params[name])
+        return params if self.order is None else [params[name] for name in self.order]
+
+
 class Recorder:
     """One AUTOCOMMIT connection and a DBAPI cursor on it: each execute is its own committed transaction.
 
     The record of a mail (the journal's INSERT for a `sent`, an UPDATE of
     the row otherwise) is one prepared statement run straight on the
     driver's cursor: SQLAlchemy compiles it once per table and set of columns
-    (`MailRows._compiled`, `_journal_insert`); going through a Connection for
+    (`Prepared`, kept by `MailRows._prepared`); going through a Connection for
     every mail cost as much CPU as SQLite's own work.
     """
 
@@ -408,22 +434,14 @@ class MailRows:
 
     # --- the journal of sent mails -------------------------------------------------
 
-    def _journal_insert(self, dialect):
-        """(SQL, bind names in order or None, {bind name: converter}) of the journal's INSERT for the driver."""
-        key = ("journal", dialect.name)
-        compiled = self._compiled_statements.get(key)
-        if compiled is None:
-            journal = SentMail.__table__
-            statement = insert(journal).values(
-                table_name=self.table.name, row_id=bindparam("row_id"),
-                sent_at=bindparam("sent_at", type_=journal.c.sent_at.type),
-                message_id=bindparam("message_id", type_=journal.c.message_id.type),
-            ).compile(dialect=dialect)
-            converter = journal.c.sent_at.type.dialect_impl(dialect).bind_processor(dialect)
-            order = list(statement.positiontup) if statement.positional else None
-            compiled = self._compiled_statements[key] = (
-                statement.string, order, dict(statement.params), {"sent_at": converter} if converter else {})
-        return compiled
+    def _journal_insert(self):
+        """The journal's INSERT of one sent mail of this table."""
+        journal = SentMail.__table__
+        return insert(journal).values(
+            table_name=self.table.name, row_id=bindparam("row_id"),
+            sent_at=bindparam("sent_at", type_=journal.c.sent_at.type),
+            message_id=bindparam("message_id", type_=journal.c.message_id.type),
+        )
 
     def apply_sent(self, *criteria):
         """Mark the rows of the journal's entries (those matching `criteria`) `sent`, and drop the entries.
@@ -466,20 +484,12 @@ class MailRows:
             )
         return statement
 
-    def _compiled(self, names, dialect):
-        """(SQL, bind names in order or None, {bind name: converter}) of `_statement(names)` for the driver."""
-        key = (names, dialect.name)
-        compiled = self._compiled_statements.get(key)
-        if compiled is None:
-            statement = self._statement(names).compile(dialect=dialect)
-            converters = {}
-            for name in names:
-                converter = self.table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-                if converter is not None:
-                    converters[f"new_{name}"] = converter
-            order = list(statement.positiontup) if statement.positional else None
-            compiled = self._compiled_statements[key] = (statement.string, order, dict(statement.params), converters)
-        return compiled
+    def _prepared(self, key, build, dialect):
+        """The `Prepared` form of the statement `build()` makes, made once per key and dialect."""
+        prepared = self._compiled_statements.get((key, dialect.name))
+        if prepared is None:
+            prepared = self._compiled_statements[(key, dialect.name)] = Prepared(build(), dialect)
+        return prepared
 
     def record(self, row_id, **values):
         """Record one row's outcome, committed before this returns.
@@ -492,11 +502,9 @@ class MailRows:
         recorder = _recorder.get()
         if (recorder is not None and values.get("status") == "sent" and set(values) == JOURNALED
                 and values["smtp_reply"] == "250" and values["claimed_until"] is None):
-            sql, order, fixed, converters = self._journal_insert(recorder.dialect)
-            params = {**fixed, "row_id": row_id, "sent_at": values["sent_at"], "message_id": values["message_id"]}
-            for name, converter in converters.items():
-                params[name] = converter(params[name])
-            recorder.execute(sql, params if order is None else [params[name] for name in order])
+            prepared = self._prepared("journal", self._journal_insert, recorder.dialect)
+            recorder.execute(prepared.sql, prepared.arguments(
+                {"row_id": row_id, "sent_at": values["sent_at"], "message_id": values["message_id"]}))
             return
         names = tuple(sorted(values))
         params = {"row_id": row_id, **{f"new_{name}": value for name, value in values.items()}}
@@ -504,11 +512,8 @@ class MailRows:
             db.session.execute(self._statement(names), params)
             db.session.commit()
             return
-        sql, order, fixed, converters = self._compiled(names, recorder.dialect)
-        params = {**fixed, **params}
-        for name, converter in converters.items():
-            params[name] = converter(params[name])
-        recorder.execute(sql, params if order is None else [params[name] for name in order])
+        prepared = self._prepared(names, lambda: self._statement(names), recorder.dialect)
+        recorder.execute(prepared.sql, prepared.arguments(params))
 
     def defer(self, row_id, attempts, reply):
         config = current_app.config
