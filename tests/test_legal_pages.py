@@ -306,3 +306,20 @@ def test_bad_input_is_refused_at_its_field_and_stores_nothing(client, app, admin
     assert f'href="#{field}"' in page  # the summary leads to the field
     assert stored() == before
     assert db.session.execute(select(func.count()).select_from(Setting)).scalar_one() == 2
+
+
+def test_pages_keep_their_footer_when_the_settings_cannot_be_read(make_app, monkeypatch):
+    """An error page must render when the database is what failed: the environment's addresses remain."""
+    from sqlalchemy.exc import OperationalError
+
+    app = make_app(IMPRINT_URL=IMPRINT)
+
+    def broken():
+        raise OperationalError("SELECT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(legal, "_stored", broken)
+    with app.app_context():
+        response = app.test_client().get("/gibt-es-nicht")
+    assert response.status_code == 404
+    assert footer_links(response.get_data(as_text=True)) == [
+        ("Impressum", IMPRINT), ("Erklärung zur Barrierefreiheit", "/barrierefreiheit")]
