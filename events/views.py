@@ -21,7 +21,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext, ngettext
+from flask_babel import lazy_gettext, lazy_pgettext, ngettext
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import contains_eager
 
@@ -59,14 +59,14 @@ REGISTRATION_LABELS = {
     "invited": lazy_gettext("eingeladen"),
     "confirmed": lazy_gettext("angemeldet"),
     "waiting": lazy_gettext("Warteliste"),
-    "declined": lazy_gettext("abgesagt"),
+    "declined": lazy_pgettext("Antwort", "abgesagt"),
     "removed": lazy_gettext("entfernt"),
 }
 PARTSTAT_LABELS = {
     "NEEDS-ACTION": lazy_gettext("noch keine Antwort"),
     "ACCEPTED": lazy_gettext("zugesagt"),
     "TENTATIVE": lazy_gettext("vorläufig zugesagt"),
-    "DECLINED": lazy_gettext("abgesagt"),
+    "DECLINED": lazy_pgettext("Antwort", "abgesagt"),
 }
 ATTENDANCE_LABELS = {"attended": lazy_gettext("teilgenommen"), "no_show": lazy_gettext("nicht erschienen")}
 MAIL_LABELS = {
