@@ -9,6 +9,9 @@ official ones: "sindelfingen" for "Sindelfingen, Stadt", "Boeblingen" for
   last comma (", Stadt", ", Große Kreisstadt", …), umlaut spelling (ä/ae,
   ö/oe, ü/ue, ß/ss), hyphens and whitespace do not matter;
 * the official name without its designation and the full name both match;
+  a name written with its designation ("Böblingen, Stadt") is first looked
+  up as a whole official name, so it tells "Böblingen" and "Böblingen,
+  Stadt" apart, where "Boeblingen" alone is ambiguous;
 * exactly one municipality must match; two or more is ambiguous, none is
   unknown, and both come with the closest candidates (difflib on the
   normalised names) so a person can correct the row.
@@ -33,8 +36,13 @@ def normalize(name):
     text = unicodedata.normalize("NFC", str(name)).casefold()
     if "," in text:
         text = text.rsplit(",", 1)[0]  # the designation: ", Stadt", ", Universitätsstadt", …
-    text = text.translate(UMLAUTS).replace("-", " ")
-    return " ".join(text.split())
+    return full_key(text)
+
+
+def full_key(name):
+    """The whole name compared the same way, designation included: "Böblingen, Stadt" → "boeblingen stadt"."""
+    text = unicodedata.normalize("NFC", str(name)).casefold().translate(UMLAUTS)
+    return " ".join(text.replace("-", " ").replace(",", " ").split())
 
 
 @dataclass
@@ -53,11 +61,12 @@ class MunicipalityMatcher:
 
     def __init__(self, municipalities):
         self.by_ags = {}
-        self.by_key = {}
+        self.by_full = {}  # the whole official name: decides between "Böblingen" and "Böblingen, Stadt"
+        self.by_key = {}  # the name without its designation, and the whole name
         for municipality in municipalities:
             self.by_ags[municipality.ags] = municipality
-            keys = {normalize(municipality.name), normalize(municipality.name.replace(",", " "))}
-            for key in keys:
+            self.by_full.setdefault(full_key(municipality.name), []).append(municipality)
+            for key in {normalize(municipality.name), full_key(municipality.name)}:
                 self.by_key.setdefault(key, []).append(municipality)
 
     def match(self, text):
@@ -69,8 +78,11 @@ class MunicipalityMatcher:
             code = code.zfill(8)
             found = self.by_ags.get(code)
             return Match(FOUND, found) if found else Match(UNKNOWN)
+        whole = self.by_full.get(full_key(text), []) if "," in text else []
+        if len(whole) == 1:  # written with its designation: the official name decides
+            return Match(FOUND, whole[0])
         key = normalize(text)
-        found = list({m.ags: m for m in self.by_key.get(key, [])}.values())
+        found = list({m.ags: m for m in self.by_key.get(key, []) + self.by_key.get(full_key(text), [])}.values())
         if len(found) == 1:
             return Match(FOUND, found[0])
         if found:
