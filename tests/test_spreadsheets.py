@@ -343,8 +343,9 @@ def test_subscriber_export_in_both_formats(district, make_subscriber, make_user,
 def test_english_pages_still_export_german(district, make_subscriber, make_user, login):
     make_subscriber("anna@b.de")
     client = login(make_user())
-    client.set_cookie("lang", "en")
-    rows = csv_rows(client.get("/d/08115/subscribers/export.csv", headers={"Accept-Language": "en"}).data)
+    client.post("/language", data={"lang": "en", "next": "/"})
+    assert '<html lang="en">' in client.get("/d/08115/subscribers").get_data(as_text=True)
+    rows = csv_rows(client.get("/d/08115/subscribers/export.csv").data)
     assert rows[0][0] == "E-Mail" and rows[1][5] == "aktiv"
 
 
@@ -378,3 +379,92 @@ def test_count_is_unchanged_by_previews(district, coordinator_client):
     upload(coordinator_client, "email;ags\na@b.de;08115003\n")
     fresh()
     assert db.session.execute(select(func.count()).select_from(Subscriber)).scalar_one() == 0
+
+
+def test_event_registrations_export_in_both_formats(district, make_subscriber, make_event, make_user, login):
+    from events import services as event_services
+    from events.models import Registration
+
+    make_subscriber("anna@b.de", ags="08115003", name="=Anna")
+    make_subscriber("jo@b.de", ags="08115045", name="Jo")
+    make_subscriber("eva@b.de", ags="08115045", name="Eva")
+    event = make_event(title="-Workshop", capacity=1)
+    event_services.invite(event)
+    db.session.commit()
+    by_email = {r.email: r for r in db.session.execute(select(Registration)).scalars()}
+    event_services.respond(by_email["anna@b.de"], "accept")
+    event_services.respond(by_email["jo@b.de"], "tentative")
+    event_services.respond(by_email["eva@b.de"], "decline")
+    db.session.commit()
+    client = login(make_user())
+
+    as_csv = client.get(f"/d/08115/events/{event.id}/registrations.csv")
+    as_xlsx = client.get(f"/d/08115/events/{event.id}/registrations.xlsx")
+
+    assert as_xlsx.status_code == 200 and f"anmeldungen-08115-{event.id}-" in as_xlsx.headers["Content-Disposition"]
+    rows = same_table(as_csv.data, as_xlsx.data)
+    assert rows[0][7:11] == ["Status", "Antwort", "Platz auf der Warteliste", "Teilnahme"]
+    labels = {row[3]: (row[7], row[8]) for row in rows[1:]}
+    assert labels == {"anna@b.de": ("angemeldet", "zugesagt"), "jo@b.de": ("Warteliste", "vorläufig zugesagt"),
+                      "eva@b.de": ("abgesagt", "abgesagt")}
+    text = as_csv.data.decode("utf-8-sig")
+    for word in ("ACCEPTED", "NEEDS-ACTION", "TENTATIVE", "DECLINED", "confirmed", "waiting"):
+        assert word not in text
+    assert rows[1][0] == "'-Workshop"
+    page = client.get(f"/d/08115/events/{event.id}").get_data(as_text=True)
+    assert f"/d/08115/events/{event.id}/registrations.csv" in page
+    assert f"/d/08115/events/{event.id}/registrations.xlsx" in page
+
+
+def test_attendance_is_exported_in_german(district, make_subscriber, make_event, make_user, login):
+    from events import services as event_services
+    from events.models import Registration
+
+    make_subscriber("anna@b.de", ags="08115003")
+    make_subscriber("jo@b.de", ags="08115045")
+    event = make_event(capacity=5)
+    event_services.invite(event)
+    db.session.commit()
+    by_email = {r.email: r for r in db.session.execute(select(Registration)).scalars()}
+    for registration in by_email.values():
+        event_services.respond(registration, "accept")
+    db.session.commit()
+    # Attendance is recorded on the day; set it as the check-in would then.
+    by_email["anna@b.de"].attendance = "attended"
+    by_email["jo@b.de"].attendance = "no_show"
+    db.session.commit()
+    client = login(make_user())
+    rows = csv_rows(client.get(f"/d/08115/events/{event.id}/registrations.csv").data)
+    assert {row[3]: row[10] for row in rows[1:]} == {"anna@b.de": "teilgenommen", "jo@b.de": "nicht erschienen"}
+
+
+def test_contacts_export_in_both_formats(district, make_user, login):
+    from datetime import date
+
+    from reach import contacts
+
+    contacts.create_contact("08115", {"date": date(2026, 3, 4), "kind": "vor_ort",
+                                      "municipalities": ["08115003", "08115045"], "topics": [], "note": "=SUMME(A1)"})
+    db.session.commit()
+    client = login(make_user())
+
+    rows = same_table(client.get("/d/08115/kontakte.csv").data, client.get("/d/08115/kontakte.xlsx").data)
+
+    assert rows[0] == ["Datum", "Gemeinden", "Gemeindenamen", "Art", "Themen", "Notiz", "Erfasst am"]
+    assert rows[1][:6] == ["04.03.2026", "08115003; 08115045", "Böblingen, Stadt; Sindelfingen, Stadt",
+                           "Vor-Ort-Termin", "", "'=SUMME(A1)"]
+    page = client.get("/d/08115/kontakte").get_data(as_text=True)
+    assert 'href="/d/08115/kontakte.xlsx' in page
+
+
+def test_reach_exports_are_german_in_english_too(district, make_user, login):
+    client = login(make_user())
+    period = "?zeitraum=frei&von=2026-01-01&bis=2026-12-01"
+    german = client.get("/d/08115/reichweite.csv" + period)
+    client.post("/language", data={"lang": "en", "next": "/"})
+    english = client.get("/d/08115/reichweite.csv" + period)
+    assert german.status_code == english.status_code == 200
+    assert german.data == english.data
+    rows = same_table(german.data, client.get("/d/08115/reichweite.xlsx" + period).data)
+    assert rows[0][:3] == ["AGS", "Gemeinde", "im Verteiler"]
+    assert [row[1] for row in rows[1:]] == ["Böblingen, Stadt", "Sindelfingen, Stadt"]
