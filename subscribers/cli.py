@@ -89,12 +89,16 @@ def import_subscribers_command(district_key, path, dry_run, opt_in, create_topic
 def export_subscribers_command(district_key, output):
     """Die Liste eines Kreises als CSV ausgeben (; getrennt, UTF-8 mit BOM, für Excel).
 
-    Alle Status; Zellen, die eine Tabellenkalkulation als Formel ausführen
-    würde, beginnen mit '. Die Datei lässt sich wieder importieren.
+    Alle Status, deutsche Spaltennamen und Status; Zellen, die eine
+    Tabellenkalkulation als Formel ausführen würde, beginnen mit '. Die Datei
+    lässt sich wieder importieren. Endet die Zieldatei auf .xlsx, wird eine
+    Excel-Datei geschrieben.
     """
     from subscribers import csvio
 
-    data = csvio.export_csv(district_or_exit(district_key))
+    district = district_or_exit(district_key)
+    xlsx = output is not None and output.lower().endswith(".xlsx")
+    data = csvio.export_xlsx(district) if xlsx else csvio.export_csv(district)
     if output is None:
         sys.stdout.flush()
         sys.stdout.buffer.write(data)

@@ -170,8 +170,6 @@ def remap(key, upload_id):
     if mapping is None:
         abort(400)
     plan = csvio.read_import(district, upload.data, mapping=mapping)
-    if not plan.mappable:  # the stored file was read before; cannot happen unless the code changed
-        abort(400)
     store_mapping(upload.id, mapping)
     upload.mapping = mapping
     return render_preview(district, upload, plan, status=200 if plan.readable else 422)

@@ -468,3 +468,21 @@ def test_reach_exports_are_german_in_english_too(district, make_user, login):
     rows = same_table(german.data, client.get("/d/08115/reichweite.xlsx" + period).data)
     assert rows[0][:3] == ["AGS", "Gemeinde", "im Verteiler"]
     assert [row[1] for row in rows[1:]] == ["Böblingen, Stadt", "Sindelfingen, Stadt"]
+
+
+def test_cli_export_writes_xlsx_when_asked(district, make_subscriber, app, tmp_path):
+    make_subscriber("anna@b.de", name="+Anna")
+    runner = app.test_cli_runner()
+    runner.invoke(args=["subscribers", "export", "08115", "-o", str(tmp_path / "liste.csv")])
+    result = runner.invoke(args=["subscribers", "export", "08115", "-o", str(tmp_path / "liste.xlsx")])
+    assert result.exit_code == 0, result.output
+    rows = same_table((tmp_path / "liste.csv").read_bytes(), (tmp_path / "liste.xlsx").read_bytes())
+    assert rows[1][:2] == ["anna@b.de", "'+Anna"]
+
+
+def test_a_header_only_file_says_so_after_mapping(district, coordinator_client):
+    page = upload(coordinator_client, "foo;bar\n").get_data(as_text=True)
+    assert "nicht gefunden" in page
+    response = coordinator_client.post(f"/d/08115/subscribers/import/{upload_id(page)}/mapping",
+                                       data={"column-email": "0", "column-municipality": "1"})
+    assert response.status_code == 422 and "nur die Kopfzeile" in response.get_data(as_text=True)
