@@ -9,18 +9,12 @@ written by the one writer of all exports (`core.spreadsheet`).
 from flask_babel import force_locale
 
 from core import spreadsheet
-from core.spreadsheet import stamp_text
 from events.labels import ATTENDANCE_LABELS, PARTSTAT_LABELS, REGISTRATION_LABELS
 
 EXPORT_COLUMNS = (
     "Veranstaltung", "Beginn", "Name", "E-Mail", "AGS", "Gemeinde", "Kreisschlüssel", "Status", "Antwort",
     "Platz auf der Warteliste", "Teilnahme", "Erfasst am",
 )
-
-
-def local_stamp(value):
-    """dd.mm.yyyy HH:MM in Europe/Berlin, as a German spreadsheet reads a date and time."""
-    return stamp_text(value)
 
 
 def _label(labels, code):

@@ -85,7 +85,6 @@ EXPORT_COLUMNS = (
     "E-Mail", "Name", "AGS", "Gemeinde", "Themen", "Status", "Dienststelle", "Einwilligung über",
     "Version des Einwilligungstexts", "Einwilligung angefragt am", "Einwilligung bestätigt am", "Angelegt am",
 )
-EXPORT_DELIMITER = spreadsheet.DELIMITER
 
 # Problem kinds, for callers that group or count them.
 INVALID, MUNICIPALITY, DUPLICATE, SUPPRESSED, TOPIC, FORMAT = (
