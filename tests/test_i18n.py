@@ -394,7 +394,7 @@ def test_unsubscribing_is_not_logging_out(client, two_districts, make_subscriber
 def test_a_declined_answer_is_not_a_cancelled_event(app, english):
     from flask_babel import force_locale
 
-    from events.views import PARTSTAT_LABELS, REGISTRATION_LABELS, STATUS_LABELS
+    from events.labels import PARTSTAT_LABELS, REGISTRATION_LABELS, STATUS_LABELS
 
     with app.test_request_context(), force_locale("en"):
         assert str(REGISTRATION_LABELS["declined"]) == str(PARTSTAT_LABELS["DECLINED"]) == "declined"
