@@ -143,6 +143,7 @@ def send_test(newsletter, addresses):
 
     batch = sending.Batch(newsletter)
     batch.subject = "[TEST] " + newsletter.subject
+    batch.kind = "test"
     with raw_connection() as connection:
         for email in recipients:
             person = SimpleNamespace(public_id="test", name="Erika Mustermann", email=email)
