@@ -7,10 +7,12 @@ version is the content written for nobody (newsletter/webversion.py) inside
 the site's own layout: <main>, the page language, a way back to the archive,
 the subscribe link instead of personal links, no tracking.
 """
+import re
 from datetime import datetime, timezone
 
 from feedgen.feed import FeedGenerator
 from flask import Blueprint, Response, abort, render_template, request, url_for
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import func, or_, select
 
@@ -30,7 +32,7 @@ PER_PAGE = 20
 FEED_ENTRIES = 20
 MAX_SEARCH = 200
 # The site's policy, with images from the web: a newsletter may show pictures it links from https sites.
-PAGE_POLICY = SECURITY_HEADERS["Content-Security-Policy"].replace("img-src 'self' data:", "img-src 'self' data: https:")
+PAGE_POLICY = re.sub(r"img-src ([^;]*)", r"img-src \1 https:", SECURITY_HEADERS["Content-Security-Policy"])
 
 
 @bp.before_request
@@ -100,12 +102,16 @@ def feed(key):
     """The district's published newsletters as an Atom feed, newest first, with their content."""
     district = load_or_404(District, key=key)
     items = db.session.execute(published(key).limit(FEED_ENTRIES)).scalars().all()
-    title = _("Newsletter der E-Government-Koordination %(district)s", district=f"{district.kind} {district.name}")
+    name = f"{district.kind} {district.name}"
+    # A feed reader sends no language and the newsletters are German: so is the feed.
+    with force_locale("de"):
+        title = _("Newsletter der E-Government-Koordination %(district)s", district=name)
+        author = _("E-Government-Koordination %(district)s", district=name)
     generator = FeedGenerator()
     generator.id(external_url("archive.index", key=key))
     generator.title(title)
     generator.language("de")
-    generator.author({"name": _("E-Government-Koordination %(district)s", district=f"{district.kind} {district.name}")})
+    generator.author({"name": author})
     generator.link(href=external_url("archive.feed", key=key), rel="self", type="application/atom+xml")
     generator.link(href=external_url("archive.index", key=key), rel="alternate", type="text/html")
     newest = max((_updated(item) for item in items), default=None)

@@ -137,6 +137,8 @@ def content_html(newsletter):
     if newsletter.body_format == "mjml":
         body = _mjml_content(body)
     html = _unwrap_personal_links(neutral(_render(body, True)))
+    # "Hallo <strong>{{ name }}</strong>," leaves an empty <strong> behind.
+    html = re.sub(r"<(strong|em|b|i|u|span)>\s*</\1>", "", html)
     html = nh3.clean(
         _headings_down(html), tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES,
         url_schemes={"http", "https", "mailto", "tel"}, link_rel="noopener noreferrer",
