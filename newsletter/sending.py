@@ -130,7 +130,9 @@ class Batch:
         self.fixed_headers.append(("List-Id", list_id(district)))
         self.district_key = district.key
         self.kind = "newsletter"  # send_test makes it "test"
-        self.web_url = external_url("archive.newsletter", key=district.key, id=newsletter.id)
+        # Read when a job starts: switching the archive on during sending links the mails sent after.
+        self.web_url = (external_url("archive.newsletter", key=district.key, id=newsletter.id)
+                        if newsletter.published_in_archive else "")
         base = current_app.config["BASE_URL"]
         self.preferences_base = f"{base}/preferences/"
         self.unsubscribe_base = f"{base}/unsubscribe/"
