@@ -20,7 +20,29 @@ from flask import current_app, render_template
 
 from core.extensions import mail
 
-__all__ = ["Message", "mail_connection", "send_message", "OutboxConnection", "render_mjml", "sender_address", "new_message_id"]
+__all__ = [
+    "Message", "mail_connection", "send_message", "OutboxConnection", "render_mjml", "sender_address",
+    "new_message_id", "KINDS", "KIND_HEADER", "DISTRICT_HEADER", "service_headers",
+]
+
+# Every mail the service builds says what it is and for which district, so
+# the outbox can filter by kind and show a coordinator only their districts'
+# mails. Both values are plain ASCII and name no person (a district key is
+# public), so the headers travel over real SMTP as well without harm.
+KIND_HEADER = "X-EGov-Kind"
+DISTRICT_HEADER = "X-EGov-District"
+# newsletter: an issue to its subscribers; test: a newsletter's test send;
+# invitation: every mail about an event (invitation, booking, confirmation,
+# waiting list, change, cancellation, reminder); confirmation: a
+# subscription's double opt-in mail and its "already subscribed" notice.
+KINDS = ("newsletter", "test", "invitation", "confirmation")
+
+
+def service_headers(kind, district_key):
+    """The (name, value) pairs that mark a mail's kind and district."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown mail kind {kind!r}")
+    return [(KIND_HEADER, kind), (DISTRICT_HEADER, str(district_key))]
 
 
 # Quoted-printable keeps every body line short: compiled MJML has lines of

@@ -5,22 +5,38 @@ a name taken from a URL cannot reach any other file. The files are whatever
 was sent, possibly broken: every reading function here degrades to an empty
 or placeholder value instead of raising, because one odd message must not
 take the outbox page down.
+
+Filtering and the district scope need the headers of every file, not only
+of one page's: `summarize` reads just the header block (the bytes up to the
+first empty line) and keeps what it parsed per file name, size and
+modification time in this process (`SummaryCache`). A file is written once
+and renamed into place, so a cached summary stays true until the file goes.
 """
 import email
 import email.errors
+import email.header
 import email.policy
+import email.utils
 import mimetypes
 import os
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.parser import BytesHeaderParser
 
+from core.mail import DISTRICT_HEADER, KIND_HEADER, KINDS
 from core.paging import Page
 
 # `{UTC timestamp %Y%m%dT%H%M%S%fZ}-{12 hex digits}.eml`, as in core/mail.py.
 STEM_PATTERN = re.compile(r"\d{8}T\d{12}Z-[0-9a-f]{12}")
 SUFFIX = ".eml"
+# A header block is a few kB (a DKIM signature, long List-Unsubscribe
+# URLs); beyond this a file is not read further for its summary.
+MAX_HEADER_BYTES = 256 * 1024
+UNKNOWN_KIND = "unknown"
+DISTRICT_KEY_PATTERN = re.compile(r"\d{5}")  # a Kreisschlüssel, as directory.models.District.key
 
 # What a malformed header, charset or transfer encoding raises inside the
 # standard library's email package; it varies by defect and Python version.
@@ -77,28 +93,9 @@ def _decoded(name, raw):
         return str(raw).encode("ascii", "replace").decode("ascii")
 
 
-def header(message, name):
-    """A header as readable text ('' when absent)."""
-    for key, raw in message.raw_items():
-        if key.lower() == name.lower():
-            return _decoded(key, raw)
-    return ""
-
-
 def headers(message):
     """Every header in order, as (name, text) pairs."""
     return [(key, _decoded(key, raw)) for key, raw in message.raw_items()]
-
-
-def sent_at(message, stem):
-    """The Date header as an aware datetime, else the time the file was written."""
-    try:
-        moment = getattr(message.get("Date"), "datetime", None)
-    except DECODING_ERRORS:
-        moment = None
-    if moment is None:
-        return stamp_of(stem)
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 @dataclass
@@ -109,38 +106,175 @@ class Summary:
     recipients: str
     date: datetime
     size: int
+    kind: str = UNKNOWN_KIND  # one of core.mail.KINDS, or UNKNOWN_KIND for mail without the header
+    district_key: str = ""  # "" when the mail does not say
+
+    def matches(self, recipient="", subject=""):
+        """Whether the recipients and the subject contain these texts, ignoring case."""
+        return recipient.casefold() in self.recipients.casefold() and subject.casefold() in self.subject.casefold()
+
+
+def read_header_block(fh, limit=MAX_HEADER_BYTES):
+    """The bytes of a message up to and including the empty line after its headers (at most `limit`)."""
+    data = b""
+    while len(data) < limit:
+        chunk = fh.read(8192)
+        if not chunk:
+            break
+        searched_from = max(0, len(data) - 3)
+        data += chunk
+        ends = [at + len(sep) for sep in (b"\r\n\r\n", b"\n\n") if (at := data.find(sep, searched_from)) != -1]
+        if ends:
+            return data[: min(ends)]
+    return data[:limit]
+
+
+def _text(raw):
+    """A raw header value as readable text: unfolded, RFC 2047 words decoded, bad bytes replaced.
+
+    The summaries of a whole outbox are read at once, so this is the
+    standard library's plain decoder, not `email.policy.default`'s header
+    classes (which parse every address and cost a millisecond a header).
+    """
+    raw = raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")  # 8-bit bytes, as RFC 6532 allows
+    raw = re.sub(r"\r?\n(?=[ \t])", "", raw).strip()
+    if "=?" not in raw:
+        return raw  # no encoded words: nothing to decode
+    try:
+        return str(email.header.make_header(email.header.decode_header(raw)))
+    except DECODING_ERRORS:
+        return raw
+
+
+def _date(raw, stem):
+    try:
+        moment = email.utils.parsedate_to_datetime(raw) if raw else None
+    except DECODING_ERRORS:
+        moment = None
+    if moment is None:
+        return stamp_of(stem)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _read_summary(path, stem, size):
+    with open(path, "rb") as fh:
+        block = read_header_block(fh)
+    # compat32 only splits the block into raw (name, value) pairs; the first of each name counts.
+    raw = {}
+    for name, value in BytesHeaderParser(policy=email.policy.compat32).parsebytes(block).raw_items():
+        raw.setdefault(name.lower(), value)
+    kind = _text(raw.get(KIND_HEADER.lower(), "")).lower()
+    district_key = _text(raw.get(DISTRICT_HEADER.lower(), ""))
+    return Summary(
+        stem=stem,
+        subject=_text(raw.get("subject", "")),
+        sender=_text(raw.get("from", "")),
+        recipients=_text(raw.get("to", "")),
+        date=_date(_text(raw.get("date", "")), stem),
+        size=size,
+        kind=kind if kind in KINDS else UNKNOWN_KIND,
+        district_key=district_key if DISTRICT_KEY_PATTERN.fullmatch(district_key) else "",
+    )
+
+
+class SummaryCache:
+    """Parsed summaries by file name, valid while the file keeps its size and modification time.
+
+    Bounded (least recently used go first) and shared by the threads of
+    one process; each web process keeps its own.
+    """
+
+    def __init__(self, size=50_000):
+        self.size = size
+        self._entries = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, path, stamp):
+        with self._lock:
+            entry = self._entries.get(path)
+            if entry is None or entry[0] != stamp:
+                return None
+            self._entries.move_to_end(path)
+            return entry[1]
+
+    def put(self, path, stamp, summary):
+        with self._lock:
+            self._entries[path] = (stamp, summary)
+            self._entries.move_to_end(path)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def clear(self):
+        with self._lock:
+            self._entries.clear()
+
+
+summaries = SummaryCache()
 
 
 def summarize(directory, stem):
-    """Subject, addresses, date and size, reading only the header section."""
+    """Subject, addresses, date, size, kind and district, reading only the header block."""
     path = message_path(directory, stem)
     if path is None:
         return None
     try:
-        with open(path, "rb") as fh:
-            message = BytesHeaderParser(policy=email.policy.default).parse(fh)
-        size = os.path.getsize(path)
+        info = os.stat(path)
+        stamp = (info.st_size, info.st_mtime_ns)
+        summary = summaries.get(path, stamp)
+        if summary is None:
+            summary = _read_summary(path, stem, info.st_size)
+            summaries.put(path, stamp, summary)
     except FileNotFoundError:
         return None  # removed between listing and reading
-    return Summary(
-        stem=stem,
-        subject=header(message, "Subject"),
-        sender=header(message, "From"),
-        recipients=header(message, "To"),
-        date=sent_at(message, stem),
-        size=size,
-    )
+    return summary
 
 
-def list_messages(directory, page=1, per_page=50):
-    """One page of summaries, newest first; None when the page does not exist."""
+def visible(summary, district_keys):
+    """Whether a user with these districts (None: all, as an admin) may see the message.
+
+    Mail that names no district (older files, mail from outside the
+    service) is for admins only.
+    """
+    return district_keys is None or (summary.district_key != "" and summary.district_key in district_keys)
+
+
+@dataclass(frozen=True)
+class Filters:
+    recipient: str = ""
+    subject: str = ""
+    kind: str = ""  # "" for every kind; else one of KINDS or UNKNOWN_KIND
+
+    @property
+    def active(self):
+        return bool(self.recipient or self.subject or self.kind)
+
+    def accept(self, summary):
+        return (not self.kind or summary.kind == self.kind) and summary.matches(self.recipient, self.subject)
+
+
+def list_messages(directory, page=1, per_page=50, filters=Filters(), district_keys=None):
+    """One page of the summaries a user may see that pass `filters`, newest first; None when the page does not exist.
+
+    `district_keys` as in `visible`. Without filters and scope only the
+    shown page is read; otherwise every file's header block (or its cached
+    summary).
+    """
     stems = list_stems(directory)
-    pages = max(1, -(-len(stems) // per_page))
+    if filters.active or district_keys is not None:
+        found = (summarize(directory, stem) for stem in stems)
+        chosen = [s for s in found if s is not None and visible(s, district_keys) and filters.accept(s)]
+        total = len(chosen)
+    else:
+        chosen, total = None, len(stems)
+    pages = max(1, -(-total // per_page))
     if page < 1 or page > pages:
         return None
-    chosen = stems[(page - 1) * per_page : page * per_page]
-    items = [s for s in (summarize(directory, stem) for stem in chosen) if s is not None]
-    return Page(items=items, number=page, pages=pages, total=len(stems), per_page=per_page)
+    if chosen is None:
+        shown = (summarize(directory, stem) for stem in stems[(page - 1) * per_page : page * per_page])
+        items = [s for s in shown if s is not None]
+    else:
+        items = chosen[(page - 1) * per_page : page * per_page]
+    return Page(items=items, number=page, pages=pages, total=total, per_page=per_page)
 
 
 def load_message(directory, stem):

@@ -1,4 +1,10 @@
-"""Admin pages for the mail outbox: list, read, download.
+"""Pages for the mail outbox: list (searched and filtered), read, download.
+
+Admins see every message. Coordinators see the messages of their districts
+(the request's district scope, as `accounts.auth` sets it, applied to the
+`X-EGov-District` header every mail of the service carries): another
+district's message, and any message that names no district, answers 404
+on each of its routes. Viewers see no mail at all (403): mails name persons.
 
 A message's HTML is shown only inside `<iframe sandbox>` and served with a
 Content-Security-Policy that forbids scripts, frames and remote loads, so mail
@@ -9,10 +15,18 @@ from io import BytesIO
 from flask import Blueprint, abort, current_app, render_template, request, send_file
 from flask_babel import format_decimal
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
+from sqlalchemy import select
+from wtforms import SearchField, SelectChoice, SelectField
+from wtforms.validators import Length, Optional
 
-from accounts.auth import admin_required
+from accounts.auth import personal_data_required
 from core import outbox
-from core.mail import uses_outbox
+from core.database import current_district_scope
+from core.extensions import db
+from core.forms import Form
+from core.mail import KINDS, uses_outbox
 
 bp = Blueprint("outbox", __name__, url_prefix="/admin/outbox")
 
@@ -20,6 +34,58 @@ PER_PAGE = 50
 MAIL_HTML_POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'self'; sandbox"
 # Downloads are never rendered by the browser in this origin.
 DOWNLOAD_POLICY = "default-src 'none'; sandbox"
+MAX_SEARCH = 200
+
+KIND_LABELS = {
+    "newsletter": lazy_pgettext("Art der Mail", "Newsletter"),
+    "test": lazy_pgettext("Art der Mail", "Testversand"),
+    "invitation": lazy_pgettext("Art der Mail", "Veranstaltung"),
+    "confirmation": lazy_pgettext("Art der Mail", "Abo-Bestätigung"),
+    outbox.UNKNOWN_KIND: lazy_pgettext("Art der Mail", "unbekannt"),
+}
+assert set(KINDS) < set(KIND_LABELS)
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+class OutboxFilterForm(Form):
+    """The outbox's search and kind filter, read from the query string.
+
+    A value the form does not know (an old bookmark, a hand-edited URL) is
+    named at its field and left out of the search, never an error page.
+    """
+
+    class Meta:
+        csrf = False
+
+    recipient = SearchField(_l("Empfänger enthält"), filters=[_strip], validators=[Optional(), Length(max=MAX_SEARCH)])
+    subject = SearchField(_l("Betreff enthält"), filters=[_strip], validators=[Optional(), Length(max=MAX_SEARCH)])
+    kind = SelectField(lazy_pgettext("Art der Mail", "Art"))
+
+    def __init__(self, with_unknown, **kwargs):
+        super().__init__(**kwargs)
+        kinds = [*KINDS, outbox.UNKNOWN_KIND] if with_unknown else KINDS
+        self.kind.choices = [SelectChoice("", _l("alle")), *(SelectChoice(k, KIND_LABELS[k]) for k in kinds)]
+
+    def filters(self):
+        """The valid part of the query as `outbox.Filters`; the invalid part is named at its field."""
+        self.validate()
+        values = {}
+        for field in (self.recipient, self.subject, self.kind):
+            if field.errors:
+                if field is self.kind:
+                    field.errors = [_("Diese Art gibt es nicht; es werden Mails jeder Art gezeigt.")]
+                else:
+                    field.errors = [_("Höchstens %(max)d Zeichen; ohne dieses Feld gesucht.", max=MAX_SEARCH)]
+                field.data = ""
+            values[field.name] = field.data or ""
+        return outbox.Filters(**values)
+
+    def arguments(self):
+        """The query-string arguments of the valid filters that are set (for the pager's links)."""
+        return {f.name: f.data for f in (self.recipient, self.subject, self.kind) if f.data and not f.errors}
 
 
 @bp.app_template_filter("filesize")
@@ -36,11 +102,33 @@ def _directory():
     return current_app.config["OUTBOX_DIR"]
 
 
+def _summary_or_404(stem):
+    """The message's summary when it exists and this request's user may see it, else 404."""
+    summary = outbox.summarize(_directory(), stem)
+    if summary is None or not outbox.visible(summary, current_district_scope()):
+        abort(404)
+    return summary
+
+
 def _message_or_404(stem):
+    _summary_or_404(stem)
     message = outbox.load_message(_directory(), stem)
     if message is None:
         abort(404)
     return message
+
+
+def _districts():
+    """Districts by key, as far as this request's scope lets it see them (for their names)."""
+    from directory.models import District
+
+    return {d.key: d for d in db.session.execute(select(District)).scalars()}
+
+
+@bp.app_template_global()
+def outbox_in_use():
+    """Whether mail goes to the file outbox (no MAIL_SERVER); for the navigation."""
+    return uses_outbox()
 
 
 def _download(response):
@@ -50,27 +138,42 @@ def _download(response):
 
 
 @bp.get("")
-@admin_required
+@personal_data_required
 def index():
-    page = outbox.list_messages(_directory(), request.args.get("page", 1, type=int), PER_PAGE)
+    scope = current_district_scope()
+    form = OutboxFilterForm(with_unknown=scope is None, formdata=request.args)
+    filters = form.filters()
+    page = outbox.list_messages(
+        _directory(), request.args.get("page", 1, type=int), PER_PAGE, filters, district_keys=scope
+    )
     if page is None:
         abort(404)
     return render_template(
-        "core/outbox.html", page=page, uses_outbox=uses_outbox(), mail_server=current_app.config.get("MAIL_SERVER")
+        "core/outbox.html",
+        page=page,
+        form=form,
+        filter_args=form.arguments(),
+        kind_labels=KIND_LABELS,
+        districts=_districts(),
+        all_districts=scope is None,
+        uses_outbox=uses_outbox(),
+        mail_server=current_app.config.get("MAIL_SERVER"),
     )
 
 
 @bp.get("/<stem>")
-@admin_required
+@personal_data_required
 def show(stem):
-    message = _message_or_404(stem)
-    summary = outbox.summarize(_directory(), stem)
-    if summary is None:
-        abort(404)  # deleted since it was loaded
+    summary = _summary_or_404(stem)
+    message = outbox.load_message(_directory(), stem)
+    if message is None:
+        abort(404)  # removed since
     return render_template(
         "core/outbox_message.html",
         stem=stem,
         summary=summary,
+        kind_labels=KIND_LABELS,
+        districts=_districts(),
         headers=outbox.headers(message),
         text=outbox.text_body(message),
         has_html=outbox.html_body(message) is not None,
@@ -79,8 +182,9 @@ def show(stem):
 
 
 @bp.get("/<stem>.eml")
-@admin_required
+@personal_data_required
 def download(stem):
+    _summary_or_404(stem)
     path = outbox.message_path(_directory(), stem)
     if path is None:
         abort(404)
@@ -89,7 +193,7 @@ def download(stem):
 
 
 @bp.get("/<stem>/html")
-@admin_required
+@personal_data_required
 def html(stem):
     body = outbox.html_body(_message_or_404(stem))
     if body is None:
@@ -102,7 +206,7 @@ def html(stem):
 
 
 @bp.get("/<stem>/attachments/<int:index>")
-@admin_required
+@personal_data_required
 def attachment(stem, index):
     found = outbox.attachments(_message_or_404(stem))
     if index >= len(found):

@@ -20,7 +20,7 @@ import secrets
 
 from flask import render_template
 
-from core.mail import render_mjml
+from core.mail import render_mjml, service_headers
 from core.tokens import make_token
 from core.urls import base_host, external_url
 from directory.identity import district_sender, inbound_address, mail_context
@@ -131,6 +131,8 @@ class EventMailer:
             self.fixed_headers.append(("Reply-To", coordinator.email))
         self.list_id = list_id(district)
         self.domain = base_host()
+        # Every event mail is of the outbox's kind "invitation" (see core.mail.KINDS).
+        self.service_headers = service_headers("invitation", district.key)
 
     def build(self, mail, registration=None, subscriber=None):
         """(recipient, Message-ID, bytes) of one event mail."""
@@ -162,6 +164,7 @@ class EventMailer:
             ("Subject", message.encode_header(title)),
             ("Date", message.date_header()),
             ("Message-ID", msg_id),
+            *self.service_headers,
         ]
         if mail.kind == "invitation" and subscriber is not None:
             # Invitations are list mail: the list's headers and one-click unsubscribe.

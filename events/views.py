@@ -13,7 +13,6 @@ the service queued (`events.jobs.enqueue_senders`). A refused change
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -21,7 +20,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext, ngettext
+from flask_babel import ngettext
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import contains_eager
 
@@ -33,11 +32,20 @@ from accounts.auth import (
     personal_data_required,
     principal,
 )
+from core import spreadsheet
 from core.database import load_or_404
 from core.extensions import db
 from core.forms import show_error
 from directory.models import District
 from events import csvio, jobs, services
+from events.labels import (
+    ATTENDANCE_LABELS,
+    KIND_LABELS,
+    MAIL_LABELS,
+    PARTSTAT_LABELS,
+    REGISTRATION_LABELS,
+    STATUS_LABELS,
+)
 from events.forms import RRULE_EXAMPLE, EventForm
 from core.i18n import format_when
 from events.mail import format_date
@@ -49,34 +57,6 @@ from subscribers.services import SubscriberError, district_topics, topics_by_id
 
 bp = Blueprint("events", __name__)
 
-KIND_LABELS = {"workshop": lazy_gettext("Workshop"), "office_hours": lazy_gettext("Sprechstunde")}
-STATUS_LABELS = {
-    "draft": lazy_gettext("Entwurf"),
-    "published": lazy_gettext("veröffentlicht"),
-    "cancelled": lazy_gettext("abgesagt"),
-}
-REGISTRATION_LABELS = {
-    "invited": lazy_gettext("eingeladen"),
-    "confirmed": lazy_gettext("angemeldet"),
-    "waiting": lazy_gettext("Warteliste"),
-    "declined": lazy_gettext("abgesagt"),
-    "removed": lazy_gettext("entfernt"),
-}
-PARTSTAT_LABELS = {
-    "NEEDS-ACTION": lazy_gettext("noch keine Antwort"),
-    "ACCEPTED": lazy_gettext("zugesagt"),
-    "TENTATIVE": lazy_gettext("vorläufig zugesagt"),
-    "DECLINED": lazy_gettext("abgesagt"),
-}
-ATTENDANCE_LABELS = {"attended": lazy_gettext("teilgenommen"), "no_show": lazy_gettext("nicht erschienen")}
-MAIL_LABELS = {
-    "queued": lazy_gettext("wartend"),
-    "sending": lazy_gettext("in Arbeit"),
-    "sent": lazy_gettext("gesendet"),
-    "deferred": lazy_gettext("zurückgestellt"),
-    "failed": lazy_gettext("fehlgeschlagen"),
-    "suppressed": lazy_gettext("übersprungen"),
-}
 # Registrations in the order a coordinator reads them: seats, waiting list, open, gone.
 STATUS_ORDER = case(
     {"confirmed": 0, "waiting": 1, "invited": 2, "declined": 3, "removed": 4}, value=Registration.status, else_=5
@@ -452,14 +432,11 @@ def checkin_save(key, id):
 # --- export -------------------------------------------------------------------------------------
 
 
-@bp.get("/d/<key>/events/<int:id>/registrations.csv")
+@bp.get("/d/<key>/events/<int:id>/registrations.<any(csv, xlsx):extension>")
 @personal_data_required
-def export(key, id):
+def export(key, id, extension):
     event = _event_or_404(key, id)
-    data = csvio.export_registrations(event, registrations_of(event))
+    data = csvio.export_registrations(event, registrations_of(event), extension)
     today = local(utcnow()).date()
-    response = current_app.response_class(data, mimetype="text/csv")
-    response.headers["Content-Type"] = "text/csv; charset=utf-8"
-    response.headers["Content-Disposition"] = f'attachment; filename="{csvio.export_filename(event, today)}"'
-    response.headers["Cache-Control"] = "no-store"  # personal data
-    return response
+    content_type = spreadsheet.XLSX_TYPE if extension == "xlsx" else spreadsheet.CSV_TYPE
+    return spreadsheet.download(data, content_type, csvio.export_filename(event, today, extension))

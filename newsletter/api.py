@@ -76,7 +76,8 @@ def _topic_ids(district_key, names):
 
 def _fields(district_key, data):
     """The service's keyword arguments from the fields sent."""
-    values = {name: data[name] for name in ("subject", "body", "body_format", "preheader", "tracking") if name in data}
+    names = ("subject", "body", "body_format", "preheader", "tracking", "published_in_archive")
+    values = {name: data[name] for name in names if name in data}
     if "topics" in data:
         values["topic_ids"] = _topic_ids(district_key, data["topics"])
     if "municipalities" in data:
@@ -145,11 +146,19 @@ class NewsletterResource(MethodView):
     @blp.alt_response(409, response="DEFAULT_ERROR", description="Versand hat begonnen oder ist abgeschlossen")
     @blp.response(200, NewsletterDetailSchema)
     def patch(self, data, id):
-        """Inhalt oder Empfänger ändern (nur Entwurf oder geplanter Newsletter); nur gesendete Felder ändern sich."""
+        """Inhalt oder Empfänger ändern (nur Entwurf oder geplanter Newsletter); nur gesendete Felder ändern sich.
+
+        `published_in_archive` allein lässt sich in jedem Zustand ändern,
+        also auch nach dem Versand.
+        """
         newsletter = load_or_404(Newsletter, id=id)
         try:
             if newsletter.status not in services.EDITABLE:
-                # The state first: a sent newsletter refuses any change, valid or not.
+                if set(data) == {"published_in_archive"}:
+                    services.set_published(newsletter, data["published_in_archive"])
+                    db.session.commit()
+                    return _detail(newsletter)
+                # The state first: a sent newsletter refuses any other change, valid or not.
                 services.update_newsletter(newsletter)
             services.update_newsletter(newsletter, **_fields(newsletter.district_key, data))
         except (NewsletterError, ContentError) as error:

@@ -183,7 +183,7 @@ def preview(newsletter):
         "name": "Erika Mustermann", "email": "erika.mustermann@gemeinde.example", "municipality": "Musterstadt",
         "preferences_url": "#", "unsubscribe_url": "#",
         "web_url": external_url("archive.newsletter", key=newsletter.district_key, id=newsletter.id)
-        if newsletter.id else "#",
+        if newsletter.id and newsletter.published_in_archive else "",
         "open_url": "", "click_base": "#",
     }
     return personalised(html, text, newsletter.subject, sample)

@@ -49,6 +49,7 @@ class NewsletterForm(Form):
     )
     body = TextAreaField(_l("Inhalt"), validators=[DataRequired(_l("Bitte geben Sie einen Inhalt ein."))])
     tracking = BooleanField(_l("Öffnungen und Klicks zählen"), default=True)
+    published_in_archive = BooleanField(_l("Im Archiv veröffentlichen"), default=False)
     # The services report an unknown topic or municipality (for instance one of another district).
     topics = SelectMultipleField(_l("Themen"), validate_choice=False)
     municipalities = SelectMultipleField(_l("Gemeinden"), validate_choice=False)
@@ -66,6 +67,7 @@ class NewsletterForm(Form):
             "body_format": self.body_format.data,
             "body": (self.body.data or "").replace("\r\n", "\n"),
             "tracking": bool(self.tracking.data),
+            "published_in_archive": bool(self.published_in_archive.data),
             "topic_ids": list(self.topics.data or ()),
             "municipality_ags": list(self.municipalities.data or ()),
         }
@@ -78,9 +80,16 @@ class NewsletterForm(Form):
             "body_format": newsletter.body_format,
             "body": newsletter.body,
             "tracking": newsletter.tracking,
+            "published_in_archive": newsletter.published_in_archive,
             "topics": [str(topic.id) for topic in newsletter.topics],
             "municipalities": [m.ags for m in newsletter.municipalities],
         }
+
+
+class PublishForm(Form):
+    """The archive switch of the detail page; it works before and after sending."""
+
+    published_in_archive = BooleanField(_l("Im Archiv veröffentlichen"))
 
 
 class TestSendForm(Form):

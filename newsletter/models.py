@@ -13,6 +13,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     func,
     literal_column,
 )
@@ -62,6 +63,8 @@ class Newsletter(DistrictScoped, db.Model):
     body_format: Mapped[str] = mapped_column(String(10), default="markdown")
     body: Mapped[str] = mapped_column(Text, default="")
     tracking: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Shown in the public archive (and at its web-version URL) once sending began; the coordinator's choice.
+    published_in_archive: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     status: Mapped[str] = mapped_column(String(12), default="draft", index=True)
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

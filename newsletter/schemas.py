@@ -62,6 +62,7 @@ class NewsletterSchema(Schema):
     body_format = fields.String(metadata={"enum": list(BODY_FORMATS)})
     body = fields.String()
     tracking = fields.Boolean()
+    published_in_archive = fields.Boolean(metadata={"description": "Im öffentlichen Archiv veröffentlicht"})
     topics = fields.List(fields.String(), attribute="topic_names", metadata={"description": "Namen der Themen"})
     municipalities = fields.List(fields.String(), attribute="municipality_ags", metadata={"description": "AGS"})
     status = fields.String(metadata={"enum": list(NEWSLETTER_STATES)})
@@ -70,7 +71,8 @@ class NewsletterSchema(Schema):
     finished_at = fields.DateTime(allow_none=True)
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
-    web_url = fields.String(allow_none=True, metadata={"description": "Webversion im Archiv, sobald versendet"})
+    web_url = fields.String(allow_none=True,
+                            metadata={"description": "Webversion im Archiv, sobald versendet und veröffentlicht"})
 
     def get_attribute(self, obj, attr, default):
         if attr == "topic_names":
@@ -81,7 +83,7 @@ class NewsletterSchema(Schema):
             from core.urls import external_url
             from newsletter.archive import PUBLISHED
 
-            if obj.status not in PUBLISHED:
+            if obj.status not in PUBLISHED or not obj.published_in_archive:
                 return None
             return external_url("archive.newsletter", key=obj.district_key, id=obj.id)
         return super().get_attribute(obj, attr, default)
@@ -101,6 +103,9 @@ class NewsletterCreateSchema(Schema):
     body_format = fields.String(load_default="markdown", validate=validate.OneOf(BODY_FORMATS))
     preheader = fields.String(load_default="", metadata={"description": "Vorschautext (höchstens 200 Zeichen)"})
     tracking = fields.Boolean(load_default=True, metadata={"description": "Öffnungen und Klicks zählen"})
+    published_in_archive = fields.Boolean(
+        load_default=False, metadata={"description": "Nach dem Versand im öffentlichen Archiv zeigen"}
+    )
     topics = fields.List(fields.String(), load_default=list, metadata={"description": TOPIC_DESCRIPTION})
     municipalities = fields.List(fields.String(), load_default=list, metadata={"description": MUNICIPALITY_DESCRIPTION})
 
@@ -113,6 +118,9 @@ class NewsletterUpdateSchema(Schema):
     body_format = fields.String(validate=validate.OneOf(BODY_FORMATS))
     preheader = fields.String()
     tracking = fields.Boolean()
+    published_in_archive = fields.Boolean(
+        metadata={"description": "Im öffentlichen Archiv zeigen; auch nach dem Versand änderbar"}
+    )
     topics = fields.List(fields.String(), metadata={"description": TOPIC_DESCRIPTION + " Ersetzt die bisherigen."})
     municipalities = fields.List(
         fields.String(), metadata={"description": MUNICIPALITY_DESCRIPTION + " Ersetzt die bisherigen."}

@@ -25,7 +25,7 @@ from flask import current_app
 from sqlalchemy import func, insert, select, update
 
 from core.extensions import db
-from core.mail import sender_address
+from core.mail import sender_address, service_headers
 from core.pipeline import Mail, MailRows, send_batches
 from core.tokens import make_token
 from core.urls import base_host, external_url
@@ -128,7 +128,11 @@ class Batch:
         if coordinator:
             self.fixed_headers.append(("Reply-To", coordinator.email))
         self.fixed_headers.append(("List-Id", list_id(district)))
-        self.web_url = external_url("archive.newsletter", key=district.key, id=newsletter.id)
+        self.district_key = district.key
+        self.kind = "newsletter"  # send_test makes it "test"
+        # Read when a job starts: switching the archive on during sending links the mails sent after.
+        self.web_url = (external_url("archive.newsletter", key=district.key, id=newsletter.id)
+                        if newsletter.published_in_archive else "")
         base = current_app.config["BASE_URL"]
         self.preferences_base = f"{base}/preferences/"
         self.unsubscribe_base = f"{base}/unsubscribe/"
@@ -158,6 +162,7 @@ class Batch:
             ("Message-ID", msg_id),
             ("List-Unsubscribe", f"<{unsubscribe_url}>, <{self.mailto}{unsubscribe}>"),
             ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+            *service_headers(self.kind, self.district_key),
         ]
         data = message.build(headers, text, html)
         if self.dkim:

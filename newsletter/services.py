@@ -45,6 +45,16 @@ def _audience(newsletter, topic_ids, municipality_ags):
         newsletter.municipalities = found
 
 
+def set_published(newsletter, published):
+    """Show the newsletter in the public archive, or take it out; allowed in every state.
+
+    Only a newsletter whose sending began is actually shown (`archive.PUBLISHED`);
+    the choice made before sending waits for it.
+    """
+    newsletter.published_in_archive = bool(published)
+    db.session.flush()
+
+
 def _content(newsletter, subject, preheader, body_format, body, tracking):
     if subject is not None:
         subject = " ".join(subject.split())
@@ -66,12 +76,13 @@ def _content(newsletter, subject, preheader, body_format, body, tracking):
 
 
 def create_newsletter(district, subject, body, body_format="markdown", preheader="", tracking=True,
-                      topic_ids=(), municipality_ags=(), author=None):
+                      topic_ids=(), municipality_ags=(), author=None, published_in_archive=False):
     """A new draft; ContentError or NewsletterError leave nothing behind (the caller rolls back)."""
     newsletter = Newsletter(district_key=district.key, subject="", body="",
                             created_by_id=getattr(author, "id", None))
     db.session.add(newsletter)
     _content(newsletter, subject, preheader, body_format, body, tracking)
+    newsletter.published_in_archive = bool(published_in_archive)
     _audience(newsletter, list(topic_ids), list(municipality_ags))
     db.session.flush()
     compose.compile_newsletter(newsletter)
@@ -80,10 +91,12 @@ def create_newsletter(district, subject, body, body_format="markdown", preheader
 
 
 def update_newsletter(newsletter, subject=None, body=None, body_format=None, preheader=None, tracking=None,
-                      topic_ids=None, municipality_ags=None):
+                      topic_ids=None, municipality_ags=None, published_in_archive=None):
     if newsletter.status not in EDITABLE:
         raise NewsletterError(_("Ein Newsletter, dessen Versand begonnen hat, kann nicht mehr geändert werden."))
     _content(newsletter, subject, preheader, body_format, body, tracking)
+    if published_in_archive is not None:
+        newsletter.published_in_archive = bool(published_in_archive)
     _audience(newsletter, topic_ids, municipality_ags)
     compose.compile_newsletter(newsletter)
     db.session.flush()
@@ -143,6 +156,7 @@ def send_test(newsletter, addresses):
 
     batch = sending.Batch(newsletter)
     batch.subject = "[TEST] " + newsletter.subject
+    batch.kind = "test"
     with raw_connection() as connection:
         for email in recipients:
             person = SimpleNamespace(public_id="test", name="Erika Mustermann", email=email)

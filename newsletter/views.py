@@ -35,10 +35,12 @@ from newsletter import compose, jobs, sending, services
 from newsletter.forms import (
     MAX_TEST_ADDRESSES,
     NewsletterForm,
+    PublishForm,
     ScheduleForm,
     SendNowForm,
     TestSendForm,
 )
+from newsletter.archive import PUBLISHED as ARCHIVE_STATES
 from newsletter.models import DELIVERY_STATES, Delivery, Newsletter
 from newsletter.services import ContentError, NewsletterError
 from subscribers.services import district_topics
@@ -70,7 +72,8 @@ REFUSALS = (NewsletterError, ContentError, sending.SendingError)
 
 @bp.context_processor
 def _labels():
-    return {"status_labels": STATUS_LABELS, "delivery_labels": DELIVERY_LABELS, "can_edit": can_edit}
+    return {"status_labels": STATUS_LABELS, "delivery_labels": DELIVERY_LABELS, "can_edit": can_edit,
+            "archive_states": ARCHIVE_STATES}
 
 
 
@@ -197,6 +200,7 @@ def _detail_page(district, newsletter, status=200, **forms):
     forms.setdefault("test_form", TestSendForm(formdata=None))
     forms.setdefault("send_form", SendNowForm(formdata=None))
     forms.setdefault("schedule_form", _schedule_form(newsletter))
+    forms.setdefault("publish_form", PublishForm(formdata=None))
     try:
         sample_subject, _html, sample_text = compose.preview(newsletter)
         preview_error = None
@@ -325,6 +329,25 @@ def schedule(key, id):
             flash(_("Der Versand ist geplant für %(when)s.", when=when), "success")
             return redirect(_detail_url(newsletter))
     return _detail_page(district, newsletter, status=400, schedule_form=form)
+
+
+@bp.post("/d/<key>/newsletters/<int:id>/publish")
+@editor_required
+def publish(key, id):
+    """The archive switch: works before, during and after sending."""
+    newsletter = _newsletter_or_404(key, id)
+    # CSRFProtect has checked the token; the checkbox is either sent (on) or not (off).
+    form = PublishForm()
+    services.set_published(newsletter, form.published_in_archive.data)
+    db.session.commit()
+    if not newsletter.published_in_archive:
+        message = _("Der Newsletter ist nicht mehr im öffentlichen Archiv.")
+    elif newsletter.status in ARCHIVE_STATES:
+        message = _("Der Newsletter ist im öffentlichen Archiv veröffentlicht.")
+    else:
+        message = _("Der Newsletter erscheint nach dem Versand im öffentlichen Archiv.")
+    flash(message, "success")
+    return redirect(_detail_url(newsletter) + "#archive-heading")
 
 
 def _refused(newsletter, error):

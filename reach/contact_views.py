@@ -29,6 +29,7 @@ from flask_babel import ngettext
 from sqlalchemy.exc import IntegrityError
 
 from accounts.auth import editor_required, principal
+from core import spreadsheet
 from core.database import load_or_404
 from core.extensions import db
 from core.forms import show_error
@@ -223,14 +224,12 @@ def confirm(key, upload_id):
 # --- export ----------------------------------------------------------------------------
 
 
-@bp.get("/d/<key>/kontakte.csv")
+@bp.get("/d/<key>/kontakte.<any(csv, xlsx):extension>")
 @editor_required
-def export(key):
+def export(key, extension):
     district = load_or_404(District, key=key)
     _form, _chosen, filters = _filters(district)
-    filename = contacts_csv.export_filename(key, contacts.today())
-    return current_app.response_class(contacts_csv.export_csv(key, filters), headers={
-        "Content-Type": "text/csv; charset=utf-8",
-        "Content-Disposition": f'attachment; filename="{filename}"',
-        "Cache-Control": "no-store",  # work records of the district
-    })
+    filename = contacts_csv.export_filename(key, contacts.today(), extension)
+    data = contacts_csv.export_file(key, filters, extension)
+    content_type = spreadsheet.XLSX_TYPE if extension == "xlsx" else spreadsheet.CSV_TYPE
+    return spreadsheet.download(data, content_type, filename)  # no-store: work records of the district

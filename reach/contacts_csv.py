@@ -7,9 +7,9 @@ The file format:
   columns are ignored, so a file from the export can be imported again;
 * `datum` as 21.11.2026 or 2026-11-21; a contact has happened, so no date
   after today (Europe/Berlin) and none before 2000;
-* `gemeinden` as AGS or as the name in the directory ("Sindelfingen, Stadt",
-  or "Sindelfingen" when no other municipality of the district is called
-  so), several separated by `;` or `|`;
+* `gemeinden` as AGS or as a name, matched within the district as the
+  subscriber import does (`directory.matching`: "Sindelfingen, Stadt",
+  "sindelfingen", "Boeblingen"), several separated by `;` or `|`;
 * `art` as code (`vor_ort`) or German label (Vor-Ort-Termin, Telefon, …);
 * `themen` as names of the district's topics separated by `;` or `|`;
 * `,` or `;` as delimiter, UTF-8 with or without BOM or Windows-1252: the
@@ -24,29 +24,26 @@ Nothing here commits.
 """
 import csv
 import datetime as dt
-import io
 import re
 from dataclasses import dataclass
 
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
+from core import spreadsheet
 from core.extensions import db
-from events.csvio import local_stamp
+from directory import matching
 from reach import contacts
 from reach.contacts import KIND_LABELS, ContactError, DistrictChoices
 from subscribers.csvio import (
-    EXPORT_DELIMITER,
     FORMAT,
     INVALID,
     MUNICIPALITY,
     TOPIC,
-    UTF8_BOM,
     ImportPlan,
     ImportResult,
     RowProblem,
     decode,
-    guard_formula,
     records,
     shorten,
     unescape,
@@ -54,7 +51,8 @@ from subscribers.csvio import (
 
 REQUIRED_COLUMNS = ("datum", "gemeinden", "art")
 OPTIONAL_COLUMNS = ("themen", "notiz")
-EXPORT_COLUMNS = ("datum", "gemeinden", "gemeinde_namen", "art", "themen", "notiz", "erfasst_am")
+# German headers; the import reads them back (it compares column names ignoring case).
+EXPORT_COLUMNS = ("Datum", "Gemeinden", "Gemeindenamen", "Art", "Themen", "Notiz", "Erfasst am")
 LIST_SEPARATOR = re.compile(r"[;|]")
 EXPORT_SEPARATOR = "; "
 
@@ -81,31 +79,28 @@ def _fold(text):
 
 
 class _Directory:
-    """The district's municipalities by AGS, full name and short name, and its topics by name."""
+    """The district's municipalities (matched by `directory.matching`) and its topics by name."""
 
     def __init__(self, district):
         self.district = district
         self.choices = DistrictChoices(district.key)
-        self.full_names, self.short_names = {}, {}
-        for municipality in self.choices.municipalities.values():
-            self.full_names.setdefault(_fold(municipality.name), []).append(municipality)
-            self.short_names.setdefault(_fold(municipality.name.split(",")[0]), []).append(municipality)
+        self.matcher = matching.MunicipalityMatcher(self.choices.municipalities.values())
         self.topics = {_fold(topic.name): topic for topic in self.choices.topics.values()}
 
     def municipality(self, token):
         """(AGS, None) or (None, reason) for one entry of the `gemeinden` cell."""
+        found = self.matcher.match(token)
+        if found.found:
+            return found.municipality.ags, None
+        if found.status == matching.AMBIGUOUS:
+            return None, _("Mehrdeutig: %(names)s; bitte den vollen Namen oder den AGS angeben",
+                           names=", ".join(f"{m.name} ({m.ags})" for m in found.candidates))
         code = token.replace(" ", "")
         if code.isascii() and code.isdigit():
-            code = "0" + code if len(code) == 7 else code  # a spreadsheet dropped the leading zero
-            if code in self.choices.municipalities:
-                return code, None
             return None, _("Kein Gemeindeschlüssel (AGS) des Kreises %(name)s", name=self.district.name)
-        found = self.full_names.get(_fold(token)) or self.short_names.get(_fold(token)) or []
-        if len(found) == 1:
-            return found[0].ags, None
-        if found:
-            return None, _("Mehrdeutig: %(names)s; bitte den vollen Namen oder den AGS angeben",
-                           names=", ".join(f"{m.name} ({m.ags})" for m in found))
+        if found.candidates:
+            return None, _("Unbekannte Gemeinde im Kreis %(name)s; ähnlich: %(names)s", name=self.district.name,
+                           names=", ".join(f"{m.name} ({m.ags})" for m in found.candidates))
         return None, _("Keine Gemeinde des Kreises %(name)s", name=self.district.name)
 
 
@@ -204,7 +199,7 @@ def check_record(line, values, columns, width, directory):
     while len(values) > width and not values[-1].strip():
         values = values[:-1]  # trailing empty cells, as spreadsheets write them
     if len(values) != width:
-        return None, [RowProblem(line, shorten(EXPORT_DELIMITER.join(values)), _(
+        return None, [RowProblem(line, shorten(spreadsheet.DELIMITER.join(values)), _(
             "%(found)d Spalten statt %(expected)d", found=len(values), expected=width), FORMAT)]
     found, problems = {}, []
     for column, name, check in CHECKS:
@@ -252,27 +247,35 @@ def import_contacts(district, data, created_by=None, dry_run=False):
 
 def export_row(contact):
     return [
-        f"{contact.date:%d.%m.%Y}",
+        contact.date,
         EXPORT_SEPARATOR.join(m.ags for m in contact.municipalities),
         EXPORT_SEPARATOR.join(m.name for m in contact.municipalities),
         str(KIND_LABELS[contact.kind]),
         EXPORT_SEPARATOR.join(topic.name for topic in contact.topics),
         contact.note,
-        local_stamp(contact.created_at),
+        contact.created_at,
     ]
 
 
-def export_csv(district_key, filters=None):
-    """The district's contacts (newest first) as CSV bytes: `;`, UTF-8 with BOM, German headers and labels."""
+def export_table(district_key, filters=None):
+    """(header, rows) of the district's contacts (newest first), German in every locale."""
     with force_locale("de"):
         rows = [export_row(contact) for contact in
                 db.session.execute(contacts.contact_query(district_key, filters)).scalars()]
-    out = io.StringIO()
-    csv.writer(out, delimiter=EXPORT_DELIMITER, lineterminator="\r\n").writerows(
-        [EXPORT_COLUMNS, *([guard_formula(value) for value in row] for row in rows)]
-    )
-    return UTF8_BOM + out.getvalue().encode("utf-8")
+    return list(EXPORT_COLUMNS), rows
 
 
-def export_filename(district_key, today):
-    return f"kontakte-{district_key}-{today.isoformat()}.csv"
+def export_file(district_key, filters=None, extension="csv"):
+    """CSV (`;`, UTF-8 with BOM) or XLSX bytes, by the one writer of all exports."""
+    header, rows = export_table(district_key, filters)
+    if extension == "xlsx":
+        return spreadsheet.to_xlsx(header, rows, "Kontakte", widths=[11, 24, 36, 20, 24, 48, 17])
+    return spreadsheet.to_csv(header, rows)
+
+
+def export_csv(district_key, filters=None):
+    return export_file(district_key, filters, "csv")
+
+
+def export_filename(district_key, today, extension="csv"):
+    return f"kontakte-{district_key}-{today.isoformat()}.{extension}"

@@ -1,27 +1,26 @@
 """The district and state tables as CSV (for German Excel) and XLSX, for the programme's reporting.
 
-CSV: `;`, UTF-8 with BOM, cells a spreadsheet would run as a formula are
-prefixed with `'` (as the subscriber export). XLSX is written with
-XlsxWriter (maintained, write-only, no dependencies); numbers stay numbers,
-dates are dates, and a second sheet states period, filters and definition.
+Written by the one writer of all exports (`core.spreadsheet`): CSV with `;`,
+UTF-8 with BOM and guarded cells; XLSX where numbers stay numbers, dates are
+dates, and a second sheet states period, filters and definition. Headers and
+labels are German in every locale (the views force it), as in every export.
 What a viewer exports is what a viewer sees: suppressed cells are ".".
 """
-import csv
-import io
-from datetime import date
-
-import xlsxwriter
 from flask_babel import gettext as _
 
+from core import spreadsheet
 from reach.definition import CHANNEL_LABELS, LEVEL_BY_NUMBER
 from reach.period import PRESETS
-from subscribers.csvio import UTF8_BOM, guard_formula
 
 SUPPRESSED = "."
 
 
 def _yes(value):
     return _("ja") if value else _("nein")
+
+
+def _share(value):
+    return None if value is None else spreadsheet.Share(value)
 
 
 def district_table(report):
@@ -58,32 +57,17 @@ def state_table(report):
     rows = []
     for line in report.districts:
         s = line.summary
-        row = [line.district.key, line.district.display_name, s.total, s.listed, s.reached, s.share(s.reached),
-               s.active, s.share(s.active)]
+        row = [line.district.key, line.district.display_name, s.total, s.listed, s.reached, _share(s.share(s.reached)),
+               s.active, _share(s.share(s.active))]
         for level in report.levels:
-            row += [s.ladder.get(level, 0), s.share(s.ladder.get(level, 0))]
+            row += [s.ladder.get(level, 0), _share(s.share(s.ladder.get(level, 0)))]
         row.append(s.last)
         rows.append(row)
     return header, rows
 
 
-def _csv_cell(value):
-    if value is None:
-        return ""
-    if isinstance(value, date):
-        return value.strftime("%d.%m.%Y")
-    if isinstance(value, float):
-        return f"{value * 100:.1f}".replace(".", ",")  # a share, as percent
-    return guard_formula(str(value))
-
-
 def to_csv(header, rows):
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
-    writer.writerow([_csv_cell(value) for value in header])
-    for row in rows:
-        writer.writerow([_csv_cell(value) for value in row])
-    return UTF8_BOM + out.getvalue().encode("utf-8")
+    return spreadsheet.to_csv(header, rows)
 
 
 def describe(filters, title):
@@ -103,35 +87,10 @@ def describe(filters, title):
 
 
 def to_xlsx(header, rows, description, sheet_title):
-    out = io.BytesIO()
-    workbook = xlsxwriter.Workbook(out, {"in_memory": True, "strings_to_formulas": False,
-                                         "strings_to_urls": False})
-    bold = workbook.add_format({"bold": True, "text_wrap": True, "valign": "top"})
-    day = workbook.add_format({"num_format": "dd.mm.yyyy"})
-    percent = workbook.add_format({"num_format": "0.0%"})
-    sheet = workbook.add_worksheet(sheet_title[:31])
-    sheet.write_row(0, 0, header, bold)
-    sheet.freeze_panes(1, 2)
-    for r, row in enumerate(rows, start=1):
-        for c, value in enumerate(row):
-            if isinstance(value, date):
-                sheet.write_datetime(r, c, value, day)
-            elif isinstance(value, float):
-                sheet.write_number(r, c, value, percent)
-            elif value is None:
-                sheet.write_blank(r, c, None)
-            else:
-                sheet.write(r, c, value)
-    sheet.set_column(0, 0, 11)
-    sheet.set_column(1, 1, 32)
-    sheet.set_column(2, max(len(header) - 1, 2), 14)
-    sheet.autofilter(0, 0, len(rows), len(header) - 1)
-    notes = workbook.add_worksheet(_("Erläuterung"))
-    notes.set_column(0, 0, 120)
-    for r, line in enumerate(description):
-        notes.write_string(r, 0, line, bold if r == 0 else None)
-    workbook.close()
-    return out.getvalue()
+    """Numbers stay numbers, dates are dates, shares are percent; a second sheet says what the table is."""
+    widths = [11, 32] + [14] * max(len(header) - 2, 0)
+    return spreadsheet.to_xlsx(header, rows, sheet_title, description=description, widths=widths,
+                               frozen_columns=2, notes_title=_("Erläuterung"))
 
 
 def filename(stem, filters, extension):

@@ -8,14 +8,15 @@ shown as "." below the minimum cell size.
 """
 from datetime import date
 
-from flask import Blueprint, Response, abort, render_template, request, url_for
-from flask_babel import format_date
+from flask import Blueprint, abort, render_template, request, url_for
+from flask_babel import force_locale, format_date
 from flask_babel import gettext as _
 from markupsafe import Markup
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
 from accounts.auth import login_required, principal
+from core import spreadsheet
 from core.collation import german_key
 from core.database import load_or_404
 from core.extensions import db
@@ -41,7 +42,7 @@ CHANNEL_CODES = {number: code for code, number in CHANNELS.items()}
 
 SORTS = ("name", "stufe") + tuple(level.code for level in LEVELS)
 ONLY = ("nicht-erreicht", "nicht-aktiv") + tuple(level.code for level in LEVELS)
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+XLSX = spreadsheet.XLSX_TYPE
 
 
 def is_viewer():
@@ -203,11 +204,8 @@ def scope_keys():
     return None if scope is None else sorted(scope)
 
 
-def download(data, mimetype, name):
-    response = Response(data, mimetype=mimetype)
-    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    response.headers["Cache-Control"] = "no-store"
-    return response
+def download(data, content_type, name):
+    return spreadsheet.download(data, content_type, name)
 
 
 @bp.get("/d/<key>/reichweite.<any(csv, xlsx):extension>")
@@ -219,12 +217,13 @@ def district_export(key, extension):
         abort(400, error.message)
     report = services.district_report(district, filters, for_viewer=is_viewer())
     db.session.commit()
-    header, rows = exports.district_table(report)
     name = exports.filename(f"reichweite-{district.key}", filters, extension)
-    if extension == "csv":
-        return download(exports.to_csv(header, rows), "text/csv; charset=utf-8", name)
-    title = f"Reichweite {district.display_name}"
-    return download(exports.to_xlsx(header, rows, exports.describe(filters, title), "Gemeinden"), XLSX, name)
+    with force_locale("de"):  # exports speak German in every locale, as every export does
+        header, rows = exports.district_table(report)
+        if extension == "csv":
+            return download(exports.to_csv(header, rows), spreadsheet.CSV_TYPE, name)
+        title = f"Reichweite {district.display_name}"
+        return download(exports.to_xlsx(header, rows, exports.describe(filters, title), "Gemeinden"), XLSX, name)
 
 
 @bp.get("/reichweite.<any(csv, xlsx):extension>")
@@ -235,9 +234,10 @@ def state_export(extension):
         abort(400, error.message)
     report = services.state_report(filters, scope_keys())
     db.session.commit()
-    header, rows = exports.state_table(report)
     name = exports.filename("reichweite-kreise", filters, extension)
-    if extension == "csv":
-        return download(exports.to_csv(header, rows), "text/csv; charset=utf-8", name)
-    title = "Reichweite der E-Government-Koordination Baden-Württemberg"
-    return download(exports.to_xlsx(header, rows, exports.describe(filters, title), "Kreise"), XLSX, name)
+    with force_locale("de"):
+        header, rows = exports.state_table(report)
+        if extension == "csv":
+            return download(exports.to_csv(header, rows), spreadsheet.CSV_TYPE, name)
+        title = "Reichweite der E-Government-Koordination Baden-Württemberg"
+        return download(exports.to_xlsx(header, rows, exports.describe(filters, title), "Kreise"), XLSX, name)

@@ -31,12 +31,16 @@ def district_or_exit(key):
 @click.option("--dry-run", is_flag=True, help="Nur prüfen und berichten, nichts schreiben.")
 @click.option("--opt-in", "opt_in", is_flag=True,
               help="Adressen als unbestätigt anlegen und ihnen eine Bestätigungsmail senden (Double-Opt-in).")
+@click.option("--create-topics", "create_topics", is_flag=True,
+              help="Themen, die es im Kreis nicht gibt, anlegen (sonst werden die Zeilen ohne sie importiert).")
 @needs_schema
-def import_subscribers_command(district_key, path, dry_run, opt_in):
+def import_subscribers_command(district_key, path, dry_run, opt_in, create_topics):
     """Abonnenten aus einer CSV-Datei in die Liste eines Kreises übernehmen.
 
     Spalten (Kopfzeile nötig, Reihenfolge und Groß-/Kleinschreibung beliebig):
-    email und ags (Pflicht), name, topics, department. Mehrere Themen in einer
+    E-Mail und Gemeinde (Pflicht; „email“/„E-Mail“, „ags“/„AGS“/„Gemeinde“ mit
+    AGS oder Gemeindenamen), Name, Themen/topics, Dienststelle/department, wie
+    sie der Export schreibt. Mehrere Themen in einer
     Zelle durch ; getrennt (in einer ;-getrennten Datei die Zelle in
     Anführungszeichen). Trennzeichen , oder ; und UTF-8 oder Windows-1252
     werden erkannt.
@@ -50,13 +54,17 @@ def import_subscribers_command(district_key, path, dry_run, opt_in):
 
     district = district_or_exit(district_key)
     data, _name = read_file(path)
-    result = csvio.import_subscribers(district, data, opt_in=opt_in, dry_run=dry_run)
+    result = csvio.import_subscribers(district, data, opt_in=opt_in, dry_run=dry_run, create_topics=create_topics)
     plan = result.plan
     if not plan.readable:
         db.session.rollback()
         raise click.ClickException(_("%(path)s: %(reason)s Es wurde nichts importiert.", path=path, reason=plan.error))
     for problem in plan.problems:
         click.echo(str(problem), err=True)
+    if plan.unknown_topics:
+        names = ", ".join(plan.unknown_topics)
+        click.echo(_("Neue Themen: %(names)s", names=names) if create_topics else
+                   _("Unbekannte Themen, ohne sie importiert (--create-topics legt sie an): %(names)s", names=names))
     skipped = ngettext("%(num)d Zeile übersprungen", "%(num)d Zeilen übersprungen", plan.rejected_lines)
     if dry_run:
         db.session.rollback()
@@ -81,12 +89,16 @@ def import_subscribers_command(district_key, path, dry_run, opt_in):
 def export_subscribers_command(district_key, output):
     """Die Liste eines Kreises als CSV ausgeben (; getrennt, UTF-8 mit BOM, für Excel).
 
-    Alle Status; Zellen, die eine Tabellenkalkulation als Formel ausführen
-    würde, beginnen mit '. Die Datei lässt sich wieder importieren.
+    Alle Status, deutsche Spaltennamen und Status; Zellen, die eine
+    Tabellenkalkulation als Formel ausführen würde, beginnen mit '. Die Datei
+    lässt sich wieder importieren. Endet die Zieldatei auf .xlsx, wird eine
+    Excel-Datei geschrieben.
     """
     from subscribers import csvio
 
-    data = csvio.export_csv(district_or_exit(district_key))
+    district = district_or_exit(district_key)
+    xlsx = output is not None and output.lower().endswith(".xlsx")
+    data = csvio.export_xlsx(district) if xlsx else csvio.export_csv(district)
     if output is None:
         sys.stdout.flush()
         sys.stdout.buffer.write(data)

@@ -8,9 +8,17 @@ confirmation, since the list may have changed in between. Nothing commits here.
 
 The file format:
 
-* a header row naming the columns, in any order and any case: `email` and
-  `ags` are required, `name`, `topics` and `department` optional; other
-  columns are ignored, so a file from the export can be imported again;
+* a header row naming the columns, in any order and any case. Which column
+  holds what (e-mail, name, municipality, topics, department) is guessed
+  from German and English names (`HEADER_ALIASES`: "E-Mail", "email",
+  "AGS", "Gemeinde", "municipality", "Themen", …) or given as a `mapping`
+  (the preview page lets the coordinator choose); e-mail and municipality
+  are required, other columns are ignored, so a file from the export (old
+  English or new German headers) can be imported again;
+* the municipality as 8-digit AGS or as its name, matched within the
+  district by `directory.matching` (case, ", Stadt" and umlaut spelling do
+  not matter; an ambiguous or unknown name is reported with the closest
+  candidates);
 * `,` or `;` as delimiter (taken from the header row), UTF-8 with or without
   BOM, else Windows-1252 (what German Excel writes as "CSV");
 * several topics in one cell separated by `;`. In a `;`-delimited file that
@@ -20,9 +28,11 @@ The file format:
   a spreadsheet would execute is removed again.
 
 A row is skipped with a problem when its address is invalid, already in the
-file or on the list, or suppressed; when its AGS is not a municipality of the
-district; when a topic is unknown; when its name is too long or its column
-count wrong. Suppressed addresses (unsubscribed, bounced, complained, erased)
+file or on the list, or suppressed; when its municipality is not one of the
+district; when its name is too long or its column count wrong. A topic the
+district does not have does not reject the row: the plan lists the unknown
+topics, and the import either creates them (`create_topics`) or adds the rows
+without them. Suppressed addresses (unsubscribed, bounced, complained, erased)
 are refused in both modes: even a confirmation mail would be mail to someone
 who left the list, and only they can rejoin, through the public form.
 """
@@ -30,33 +40,51 @@ import csv
 import io
 import re
 from dataclasses import dataclass, field
-from datetime import timezone
 
+from flask_babel import force_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from core import spreadsheet
 from core.extensions import db
+from core.spreadsheet import FORMULA_PREFIXES, UTF8_BOM
+from directory import matching
 from directory.models import Municipality
 from subscribers import services
 from subscribers.consent import MAIL_CONSENT_VERSION
 from subscribers.models import Subscriber, utcnow
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
-REQUIRED_COLUMNS = ("email", "ags")
-OPTIONAL_COLUMNS = ("name", "topics", "department")
+# What a column can hold; e-mail and municipality are required.
+FIELDS = ("email", "name", "municipality", "topics", "department")
+REQUIRED_FIELDS = ("email", "municipality")
+FIELD_LABELS = {
+    "email": _l("E-Mail-Adresse"),
+    "name": _l("Name"),
+    "municipality": _l("Gemeinde (AGS oder Name)"),
+    "topics": _l("Themen"),
+    "department": _l("Dienststelle"),
+}
+# Header names, normalised by `header_key`, each field is guessed from; earlier ones win
+# (a file with both "AGS" and "Gemeinde", as the export, is read by its AGS).
+HEADER_ALIASES = {
+    "email": ("email", "emailadresse", "mail", "mailadresse", "emailaddress", "emailadress", "adresse"),
+    "name": ("name", "vollername", "fullname", "vorundnachname", "person", "ansprechperson", "ansprechpartner"),
+    "municipality": ("ags", "gemeindeschluessel", "amtlichergemeindeschluessel", "gemeinde", "municipality",
+                     "gemeindename", "kommune", "stadt", "ort"),
+    "topics": ("topics", "themen", "thema", "topic", "interessen"),
+    "department": ("department", "dienststelle", "abteilung", "amt", "fachbereich", "organisationseinheit"),
+}
 TOPIC_SEPARATOR = ";"
 MAX_TEXT_LENGTH = 200  # name and department columns
 MAX_SHOWN_VALUE = 80  # a problem quotes at most this much of the offending value
 
+# The export: German headers and labels in every locale (see core.spreadsheet). The import reads them back.
 EXPORT_COLUMNS = (
-    "email", "name", "ags", "municipality", "topics", "status", "department", "consent_source",
-    "consent_text_version", "consent_requested_at", "consent_confirmed_at", "created_at",
+    "E-Mail", "Name", "AGS", "Gemeinde", "Themen", "Status", "Dienststelle", "Einwilligung über",
+    "Version des Einwilligungstexts", "Einwilligung angefragt am", "Einwilligung bestätigt am", "Angelegt am",
 )
-# A spreadsheet runs a cell starting with one of these as a formula.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-EXPORT_DELIMITER = ";"  # what German Excel expects
-UTF8_BOM = b"\xef\xbb\xbf"
-AGS = re.compile(r"[0-9]{8}")
 
 # Problem kinds, for callers that group or count them.
 INVALID, MUNICIPALITY, DUPLICATE, SUPPRESSED, TOPIC, FORMAT = (
@@ -84,21 +112,38 @@ class ImportRow:
     ags: str
     department: str
     topics: list
+    new_topics: list = field(default_factory=list)  # names of topics the district does not have yet
 
 
 @dataclass
 class ImportPlan:
-    """The outcome of reading a file: rows to add and problems, or a file-level `error`."""
+    """The outcome of reading a file: rows to add and problems, or a file-level `error`.
+
+    `header` (the file's column names) and `mapping` ({field: column index
+    or None}) are set as soon as the header row was read, also when `error`
+    says a required column is missing, so a page can offer to map them.
+    `unknown_topics` maps each topic name the district lacks (first spelling
+    in the file) to the lines that name it.
+    """
 
     rows: list = field(default_factory=list)
     problems: list = field(default_factory=list)
     error: str | None = None
     encoding: str | None = None
     delimiter: str | None = None
+    header: list | None = None
+    mapping: dict | None = None
+    unknown_topics: dict = field(default_factory=dict)
+    mapping_error: bool = False  # `error` says which column is missing or mapped twice
 
     @property
     def readable(self):
         return self.error is None
+
+    @property
+    def mappable(self):
+        """The file was read, or only its column mapping failed: another mapping may make it importable."""
+        return self.header is not None and (self.readable or self.mapping_error)
 
     @property
     def rejected_lines(self):
@@ -150,27 +195,72 @@ def unescape(value):
     return value.strip()
 
 
-def header_columns(text):
-    """(delimiter, {column name: index}, number of columns) from the first non-blank line, or ValueError."""
+def header_key(name):
+    """"E-Mail-Adresse" → "emailadresse", "Gemeindeschlüssel" → "gemeindeschluessel": what aliases compare."""
+    text = unescape(name).casefold().translate(matching.UMLAUTS)
+    return re.sub(r"[^a-z0-9]", "", text)
+
+
+def guess_mapping(header):
+    """{field: column index or None} from the header's names; ValueError when one alias names two columns."""
+    keys = [header_key(name) for name in header]
+    mapping, used = {}, set()
+    for name in FIELDS:
+        mapping[name] = None
+        for alias in HEADER_ALIASES[name]:
+            hits = [index for index, key in enumerate(keys) if key == alias and index not in used]
+            if len(hits) > 1:
+                raise ValueError(_("Die Spalte %(names)s steht mehrfach in der Kopfzeile.", names=header[hits[0]]))
+            if hits:
+                mapping[name] = hits[0]
+                used.add(hits[0])
+                break
+    return mapping
+
+
+def _header_for(first, delimiter):
+    header = next(csv.reader([first], delimiter=delimiter))
+    try:
+        mapping = guess_mapping(header)
+    except ValueError:
+        mapping = None
+    found = sum(1 for name in REQUIRED_FIELDS if mapping and mapping[name] is not None)
+    return found, len(header), header
+
+
+def read_header(text):
+    """(delimiter, header names) from the first non-blank line: the delimiter under which the names say most."""
     first = next((line for line in text.splitlines() if line.strip()), None)
     if first is None:
         raise ValueError(_("Die Datei ist leer."))
-    expected = _("Pflicht: %(required)s; optional: %(optional)s",
-                 required=", ".join(REQUIRED_COLUMNS), optional=", ".join(OPTIONAL_COLUMNS))
-    for delimiter in (",", ";"):
-        names = [unescape(name).lower() for name in next(csv.reader([first], delimiter=delimiter))]
-        if all(column in names for column in REQUIRED_COLUMNS):
-            break
-    else:
-        raise ValueError(_(
-            "Die erste Zeile muss die Spaltennamen enthalten (%(expected)s), getrennt durch Komma oder "
-            "Semikolon. Gefunden: %(found)s", expected=expected, found=shorten(first),
-        ))
-    known = [name for name in names if name in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
-    twice = sorted({name for name in known if known.count(name) > 1})
+    comma, semicolon = _header_for(first, ","), _header_for(first, ";")
+    if semicolon[:2] > comma[:2]:
+        return ";", semicolon[2]
+    return ",", comma[2]
+
+
+def check_mapping(header, mapping):
+    """The mapping, checked against the header; ValueError with a reason fit to show."""
+    clean = {}
+    for name in FIELDS:
+        index = (mapping or {}).get(name)
+        if index is not None and not (isinstance(index, int) and 0 <= index < len(header)):
+            raise ValueError(_("Die Zuordnung der Spalten passt nicht zur Datei; bitte neu wählen."))
+        clean[name] = index
+    taken = [index for index in clean.values() if index is not None]
+    twice = sorted({index for index in taken if taken.count(index) > 1})
     if twice:
-        raise ValueError(_("Die Spalte %(names)s steht mehrfach in der Kopfzeile.", names=", ".join(twice)))
-    return delimiter, {name: index for index, name in enumerate(names) if name in known}, len(names)
+        raise ValueError(_("Die Spalte „%(name)s“ ist mehreren Feldern zugeordnet.", name=shorten(header[twice[0]])))
+    missing = [str(FIELD_LABELS[name]) for name in REQUIRED_FIELDS if clean[name] is None]
+    if missing:
+        raise ValueError(_(
+            "Die erste Zeile muss die Spaltennamen enthalten; nicht gefunden: %(missing)s. Erkannt werden "
+            "z. B. „E-Mail“ oder „email“, „AGS“, „Gemeinde“ oder „municipality“, „Name“, „Themen“, "
+            "„Dienststelle“ (getrennt durch Komma oder Semikolon), oder Sie ordnen die Spalten in der Vorschau "
+            "zu. Gefunden: %(found)s",
+            missing=", ".join(missing), found=shorten(", ".join(header)),
+        ))
+    return clean
 
 
 def records(text, delimiter):
@@ -204,10 +294,11 @@ class _ListState:
             select(Subscriber.email_key, Subscriber.status).where(Subscriber.district_key == district.key)
         ).all())
         self.suppressed = services.suppressed_hashes(district.key)
-        self.municipalities = set(db.session.execute(
-            select(Municipality.ags).where(Municipality.district_key == district.key)
+        self.municipalities = matching.MunicipalityMatcher(db.session.execute(
+            select(Municipality).where(Municipality.district_key == district.key)
         ).scalars())
         self.topics = {topic.name.casefold(): topic for topic in services.district_topics(district.key)}
+        self.unknown_topics = {}  # casefolded name → (first spelling, [lines])
 
 
 def check_address(raw, line, state, seen):
@@ -239,31 +330,48 @@ def check_address(raw, line, state, seen):
     return address, key, None
 
 
+def _named(municipalities):
+    return ", ".join(f"{m.name} ({m.ags})" for m in municipalities)
+
+
 def check_municipality(raw, line, state):
-    ags = raw.replace(" ", "")
-    if len(ags) == 7 and ags.isascii() and ags.isdigit():
-        ags = "0" + ags  # a spreadsheet dropped the leading zero
-    if AGS.fullmatch(ags) and ags in state.municipalities:
-        return ags, None
-    if not ags:
-        reason = _("Gemeindeschlüssel (AGS) fehlt")
+    """(AGS, None) or (None, problem): the AGS or name matched within the district."""
+    found = state.municipalities.match(raw)
+    if found.found:
+        return found.municipality.ags, None
+    district = state.district.name
+    if found.status == matching.EMPTY:
+        reason = _("Gemeinde fehlt (AGS oder Name)")
+    elif found.status == matching.AMBIGUOUS:
+        reason = _("Mehrdeutige Gemeinde: %(names)s; bitte den vollen Namen oder den AGS angeben",
+                   names=_named(found.candidates))
+    elif matching.DIGITS.fullmatch(raw.replace(" ", "")):
+        reason = _("Unbekannte Gemeinde: kein Gemeindeschlüssel (AGS) des Kreises %(name)s", name=district)
+    elif found.candidates:
+        reason = _("Unbekannte Gemeinde im Kreis %(name)s; ähnlich: %(names)s",
+                   name=district, names=_named(found.candidates))
     else:
-        reason = _("Unbekannte Gemeinde: kein Gemeindeschlüssel (AGS) des Kreises %(name)s", name=state.district.name)
+        reason = _("Unbekannte Gemeinde: keine Gemeinde des Kreises %(name)s heißt so", name=district)
     return None, RowProblem(line, shorten(raw), reason, MUNICIPALITY)
 
 
 def check_topics(raw, line, state):
-    names = [name.strip() for name in raw.split(TOPIC_SEPARATOR)]
+    """(known topics, names of unknown ones, problem or None); unknown names are noted in `state`."""
     topics, unknown = [], []
-    for name in filter(None, names):
+    for name in filter(None, (" ".join(name.split()) for name in raw.split(TOPIC_SEPARATOR))):
         topic = state.topics.get(name.casefold())
-        if topic is None:
-            unknown.append(name)
-        elif topic not in topics:
-            topics.append(topic)
-    if unknown:
-        return topics, RowProblem(line, shorten("; ".join(unknown)), _("Unbekanntes Thema"), TOPIC)
-    return topics, None
+        if topic is not None:
+            if topic not in topics:
+                topics.append(topic)
+            continue
+        if len(name) > services.MAX_TOPIC_NAME:
+            return topics, unknown, RowProblem(line, shorten(name), _(
+                "Der Name des Themas darf höchstens %(n)d Zeichen lang sein.", n=services.MAX_TOPIC_NAME), TOPIC)
+        spelling, lines = state.unknown_topics.setdefault(name.casefold(), (name, []))
+        if spelling not in unknown:
+            unknown.append(spelling)
+            lines.append(line)
+    return topics, unknown, None
 
 
 def check_text(raw, line, reason):
@@ -274,7 +382,7 @@ def check_text(raw, line, reason):
 
 
 def check_record(line, end_line, values, columns, width, state, seen):
-    """(ImportRow or None, [problems]) for one record."""
+    """(ImportRow or None, [problems]) for one record; `columns` maps fields to column indexes."""
     if len(values) > width and not any(value.strip() for value in values[width:]):
         values = values[:width]  # trailing empty cells, as spreadsheets write them
     if len(values) != width:
@@ -286,70 +394,95 @@ def check_record(line, end_line, values, columns, width, state, seen):
             "Zeilenumbruch in einem Feld (die Zeile reicht bis Zeile %(end)d); fehlt ein schließendes "
             "Anführungszeichen?", end=end_line,
         ), FORMAT)]
-    cell = {name: unescape(values[index]) for name, index in columns.items()}
+    cell = {name: unescape(values[index]) if index is not None else "" for name, index in columns.items()}
     address, key, problem = check_address(cell["email"], line, state, seen)
     problems = [problem] if problem else []
-    ags, problem = check_municipality(cell["ags"], line, state)
+    ags, problem = check_municipality(cell["municipality"], line, state)
     problems += [problem] if problem else []
-    name, problem = check_text(cell.get("name", ""), line, _(
+    name, problem = check_text(cell["name"], line, _(
         "Der Name ist länger als %(n)d Zeichen", n=MAX_TEXT_LENGTH))
     problems += [problem] if problem else []
-    department, problem = check_text(cell.get("department", ""), line, _(
+    department, problem = check_text(cell["department"], line, _(
         "Die Dienststelle ist länger als %(n)d Zeichen", n=MAX_TEXT_LENGTH))
-    problems += [problem] if problem else []
-    topics, problem = check_topics(cell.get("topics", ""), line, state)
     problems += [problem] if problem else []
     if problems:
         return None, problems
-    return ImportRow(line, address, key, name, ags, department, topics), []
+    topics, new_topics, problem = check_topics(cell["topics"], line, state)
+    if problem:
+        return None, [problem]
+    return ImportRow(line, address, key, name, ags, department, topics, new_topics), []
 
 
-def read_import(district, data):
-    """Check `data` (the file's bytes) against the district's list as it is now. Writes nothing."""
+def read_import(district, data, mapping=None):
+    """Check `data` (the file's bytes) against the district's list as it is now. Writes nothing.
+
+    `mapping` ({field: column index or None}) says which column holds what;
+    without it the columns are guessed from the header.
+    """
     plan = ImportPlan()
     try:
         if not data or not data.strip():
             raise ValueError(_("Die Datei ist leer."))
         text, plan.encoding = decode(data)
-        plan.delimiter, columns, width = header_columns(text)
+        plan.delimiter, header = read_header(text)
+        plan.header = [unescape(name) for name in header]
+        try:
+            plan.mapping = mapping if mapping is not None else guess_mapping(plan.header)
+            columns = check_mapping(plan.header, plan.mapping)
+        except ValueError:
+            plan.mapping_error = True
+            raise
+        plan.mapping = columns
         state = _ListState(district)
         seen = {}
         any_record = False
         for line, values, end_line in records(text, plan.delimiter):
             any_record = True
-            row, problems = check_record(line, end_line, values, columns, width, state, seen)
+            row, problems = check_record(line, end_line, values, columns, len(header), state, seen)
             plan.problems += problems
             if row is not None:
                 plan.rows.append(row)
         if not any_record:
             raise ValueError(_("Die Datei enthält nur die Kopfzeile, keine Adressen."))
+        counted = {name.casefold() for row in plan.rows for name in row.new_topics}
+        plan.unknown_topics = {spelling: lines for key, (spelling, lines) in state.unknown_topics.items()
+                               if key in counted}
     except ValueError as exc:
-        return ImportPlan(error=str(exc), encoding=plan.encoding, delimiter=plan.delimiter)
+        mapping = plan.mapping if plan.mapping is not None else mapping
+        return ImportPlan(error=str(exc), encoding=plan.encoding, delimiter=plan.delimiter, header=plan.header,
+                          mapping=mapping, mapping_error=plan.mapping_error)
     return plan
 
 
 # --- writing -------------------------------------------------------------
 
 
-def apply_import(district, plan, opt_in=False):
+def apply_import(district, plan, opt_in=False, create_topics=False):
     """Add the plan's rows with consent source `import`; returns the new subscribers. Does not commit.
 
     Without `opt_in` the coordinator vouches for the consent and the rows are
     active at once (no consent text was shown by this service, so none is
     recorded); with it they are pending, and the caller sends the
     confirmation mails after committing (`jobs.enqueue_subscription_mails`).
+    With `create_topics` the topics the district lacks become topics of the
+    district and the rows get them; without, the rows are added without them.
     The same rules as `services.add_subscriber`, applied in one flush for
     the whole file.
     """
     if not plan.readable:
         raise ValueError(plan.error)
+    created = {}
+    if create_topics:
+        for name in plan.unknown_topics:
+            created[name.casefold()] = services.create_topic(district.key, name)
     now = utcnow()
     version = MAIL_CONSENT_VERSION if opt_in else ""
     added = []
     for row in plan.rows:
+        topics = list(row.topics) + [created[name.casefold()] for name in row.new_topics if name.casefold() in created]
         subscriber = Subscriber(
             district_key=district.key, email=row.email, email_key=row.email_key, name=row.name,
-            municipality_ags=row.ags, department=row.department, topics=list(row.topics),
+            municipality_ags=row.ags, department=row.department, topics=topics,
             consent_source="import", status_changed_at=now,
         )
         if opt_in:
@@ -375,25 +508,15 @@ class ImportResult:
         return len(self.added)
 
 
-def import_subscribers(district, data, opt_in=False, dry_run=False):
+def import_subscribers(district, data, opt_in=False, dry_run=False, mapping=None, create_topics=False):
     """Read and, unless `dry_run` or unreadable, apply. Does not commit."""
-    plan = read_import(district, data)
+    plan = read_import(district, data, mapping=mapping)
     if dry_run or not plan.readable:
         return ImportResult(plan, [])
-    return ImportResult(plan, apply_import(district, plan, opt_in=opt_in))
+    return ImportResult(plan, apply_import(district, plan, opt_in=opt_in, create_topics=create_topics))
 
 
 # --- export --------------------------------------------------------------
-
-
-def guard_formula(value):
-    """A cell a spreadsheet would run as a formula gets a leading `'` and stays text."""
-    value = "" if value is None else str(value)
-    return "'" + value if value.startswith(FORMULA_PREFIXES) else value
-
-
-def iso_utc(value):
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if value else ""
 
 
 def export_row(subscriber):
@@ -403,25 +526,33 @@ def export_row(subscriber):
         subscriber.municipality_ags,
         subscriber.municipality.name,
         TOPIC_SEPARATOR.join(subscriber.topic_names),
-        subscriber.status,
+        str(services.STATUS_LABELS[subscriber.status]),
         subscriber.department,
-        subscriber.consent_source,
+        str(services.SOURCE_LABELS.get(subscriber.consent_source, subscriber.consent_source)),
         subscriber.consent_text_version,
-        iso_utc(subscriber.consent_requested_at),
-        iso_utc(subscriber.consent_confirmed_at),
-        iso_utc(subscriber.created_at),
+        subscriber.consent_requested_at,
+        subscriber.consent_confirmed_at,
+        subscriber.created_at,
     ]
 
 
+def export_table(district):
+    """(header, rows) of the district's whole list (every status), German in every locale."""
+    with force_locale("de"):
+        rows = [export_row(subscriber) for subscriber in
+                db.session.execute(services.subscriber_query(district.key)).scalars()]
+    return list(EXPORT_COLUMNS), rows
+
+
 def export_csv(district):
-    """The district's whole list (every status) as CSV bytes: `;`, UTF-8 with BOM, for German Excel."""
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=EXPORT_DELIMITER, lineterminator="\r\n")
-    writer.writerow(EXPORT_COLUMNS)
-    for subscriber in db.session.execute(services.subscriber_query(district.key)).scalars():
-        writer.writerow([guard_formula(value) for value in export_row(subscriber)])
-    return UTF8_BOM + out.getvalue().encode("utf-8")
+    """The district's whole list as CSV bytes: `;`, UTF-8 with BOM, for German Excel."""
+    return spreadsheet.to_csv(*export_table(district))
 
 
-def export_filename(district, today):
-    return f"abonnenten-{district.key}-{today.isoformat()}.csv"
+def export_xlsx(district):
+    return spreadsheet.to_xlsx(*export_table(district), "Abonnenten", widths=[32, 24, 10, 28, 24, 12, 24, 16, 14,
+                                                                              18, 18, 18])
+
+
+def export_filename(district, today, extension="csv"):
+    return f"abonnenten-{district.key}-{today.isoformat()}.{extension}"

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from flask import render_template
 
-from core.mail import Message, new_message_id, render_mjml
+from core.mail import Message, new_message_id, render_mjml, service_headers
 from core.tokens import PURPOSES, make_token
 from core.urls import base_host, external_url
 from directory.identity import district_sender, inbound_address, mail_context
@@ -59,8 +59,8 @@ def list_headers(subscriber, links=None):
     }
 
 
-def subscriber_message(subscriber, subject, template, **context):
-    """A mail to one subscriber from `templates/email/<template>.mjml` and `.txt`."""
+def subscriber_message(subscriber, subject, template, mail_kind="confirmation", **context):
+    """A mail to one subscriber from `templates/email/<template>.mjml` and `.txt` (`mail_kind` as in core.mail.KINDS)."""
     district = subscriber.municipality.district
     links = subscriber_links(subscriber)
     context = {**mail_context(district), "subscriber": subscriber, "links": links, **context}
@@ -72,7 +72,7 @@ def subscriber_message(subscriber, subject, template, **context):
         reply_to=coordinator.email if coordinator else None,
         body=render_template(f"email/{template}.txt", **context),
         html=render_mjml(f"email/{template}.mjml", **context),
-        extra_headers=list_headers(subscriber, links),
+        extra_headers={**list_headers(subscriber, links), **dict(service_headers(mail_kind, district.key))},
     )
     message.msgId = new_message_id()
     return message

@@ -47,6 +47,7 @@ SOURCE_LABELS = {
     "api": lazy_gettext("API"),
     "admin": lazy_gettext("Koordination"),
 }
+MAX_TOPIC_NAME = 100
 # Statuses a person leaves the list with; each puts the address on the suppression list.
 SUPPRESSING_STATUSES = ("unsubscribed", "bounced", "complained")
 
@@ -179,7 +180,7 @@ def _clean_topic_name(name):
     name = " ".join((name or "").split())
     if not name:
         raise SubscriberError(_("Bitte einen Namen für das Thema angeben."), field="name")
-    if len(name) > 100:
+    if len(name) > MAX_TOPIC_NAME:
         raise SubscriberError(_("Der Name des Themas darf höchstens 100 Zeichen lang sein."), field="name")
     return name
 

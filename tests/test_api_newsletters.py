@@ -118,6 +118,30 @@ def test_a_sent_newsletter_can_not_be_changed(world, client, headers):
     # Also when the change itself would be invalid: the state answers first.
     response = client.patch(f"/api/v1/newsletters/{created['id']}", json={"topics": ["nein"]}, headers=headers)
     assert response.status_code == 409
+    # Content and archive together: the content refuses, and the archive switch does not change either.
+    response = client.patch(f"/api/v1/newsletters/{created['id']}", json={"subject": "Zu spät",
+                                                                         "published_in_archive": True}, headers=headers)
+    assert response.status_code == 409
+    assert client.get(f"/api/v1/newsletters/{created['id']}", headers=headers).get_json()["published_in_archive"] is False
+
+
+def test_the_archive_switch_works_after_sending(world, client, headers, viewer):
+    created = create(client, headers)
+    assert created["published_in_archive"] is False and created["web_url"] is None
+    assert client.post(f"/api/v1/newsletters/{created['id']}/send", headers=headers, json={}).status_code == 202
+    assert client.get(f"/d/08115/newsletters/{created['id']}").status_code == 404
+    path = f"/api/v1/newsletters/{created['id']}"
+    assert client.patch(path, json={"published_in_archive": True}, headers=viewer).status_code == 403
+    response = client.patch(path, json={"published_in_archive": True}, headers=headers)
+    assert response.status_code == 200
+    data = response.get_json()
+    assert data["published_in_archive"] is True and data["web_url"].endswith(f"/d/08115/newsletters/{created['id']}")
+    assert client.get(f"/d/08115/newsletters/{created['id']}").status_code == 200
+    response = client.patch(path, json={"published_in_archive": "vielleicht"}, headers=headers)
+    assert response.status_code == 422
+    response = client.patch(path, json={"published_in_archive": False}, headers=headers)
+    assert response.status_code == 200 and response.get_json()["web_url"] is None
+    assert client.get(f"/d/08115/newsletters/{created['id']}").status_code == 404
 
 
 # --- send, schedule, pause, resume, cancel ------------------------------------------------
@@ -126,7 +150,7 @@ def test_a_sent_newsletter_can_not_be_changed(world, client, headers):
 def test_send_now_delivers_to_every_subscriber_once(world, make_user, make_token, smtp_app, smtp_server, run_jobs):
     client = smtp_app.test_client()
     headers = make_token(make_user())
-    created = create(client, headers)
+    created = create(client, headers, published_in_archive=True)
     response = client.post(f"/api/v1/newsletters/{created['id']}/send", json={}, headers=headers)
     assert response.status_code == 202
     data = response.get_json()

@@ -516,7 +516,7 @@ def test_export_is_spreadsheet_safe_and_reads_back(district, client, coordinator
     data = response.data
     assert data.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(data[3:].decode("utf-8"), newline=""), delimiter=";"))
-    assert rows[0] == ["datum", "gemeinden", "gemeinde_namen", "art", "themen", "notiz", "erfasst_am"]
+    assert rows[0] == ["Datum", "Gemeinden", "Gemeindenamen", "Art", "Themen", "Notiz", "Erfasst am"]
     assert [row[:6] for row in rows[1:]] == [
         ["06.05.2026", "08115003", "Böblingen, Stadt", "Veranstaltung extern", "", "'-Messe-\nzweite Zeile"],
         ["04.03.2026", "08115003; 08115045", "Böblingen, Stadt; Sindelfingen, Stadt", "Vor-Ort-Termin", "OZG",

@@ -448,13 +448,13 @@ def test_csv_export_is_spreadsheet_safe(two_districts, coordinator, client, make
     assert response.headers["Cache-Control"] == "no-store"
     assert response.data.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(response.data[3:].decode("utf-8")), delimiter=";"))
-    assert rows[0] == ["event", "slot_start", "name", "email", "ags", "municipality", "district", "status", "answer",
-                       "waiting_position", "attendance", "registered_at"]
+    assert rows[0] == ["Veranstaltung", "Beginn", "Name", "E-Mail", "AGS", "Gemeinde", "Kreisschlüssel", "Status",
+                       "Antwort", "Platz auf der Warteliste", "Teilnahme", "Erfasst am"]
     start = f"{local(event.starts_at):%d.%m.%Y %H:%M}"
     assert rows[1][:10] == ["'+Workshop", start, "'=HYPERLINK(\"http://x\")", "anna.beispiel@boeblingen.de",
-                            "08115003", "Böblingen, Stadt", "08115", "confirmed", "ACCEPTED", ""]
+                            "08115003", "Böblingen, Stadt", "08115", "angemeldet", "zugesagt", ""]
     assert rows[2][:10] == ["'+Workshop", start, "Jörg Müller", "joerg.mueller@sindelfingen.de", "08115045",
-                            "Sindelfingen, Stadt", "08115", "waiting", "TENTATIVE", "1"]
+                            "Sindelfingen, Stadt", "08115", "Warteliste", "vorläufig zugesagt", "1"]
     assert re.fullmatch(r"\d{2}\.\d{2}\.\d{4} \d{2}:\d{2}", rows[1][11])
     assert len(rows) == 3
 

@@ -377,3 +377,27 @@ def test_dates_and_times_follow_the_language(client, two_districts, make_event, 
     assert "Donnerstag" not in page and " Uhr" not in page
     form = client.get(f"/d/08115/events/{event.id}/anmelden").get_data(as_text=True)
     assert "Thursday" in form and "Donnerstag" not in form
+
+
+def test_unsubscribing_is_not_logging_out(client, two_districts, make_subscriber, english, po_catalog):
+    # "Abmelden" leaves a newsletter (pgettext "Abonnement") or the service; English needs two words.
+    from core.tokens import make_token
+
+    subscriber = make_subscriber()
+    path = "/unsubscribe/" + make_token("subscriber-unsubscribe", {"s": subscriber.public_id})
+    assert "<title>Abmelden" in client.get(path).get_data(as_text=True)
+    english("/d/08115/veranstaltungen")
+    page = client.get(path).get_data(as_text=True)
+    assert "<title>Unsubscribe" in page and "Log out" not in page
+
+
+def test_a_declined_answer_is_not_a_cancelled_event(app, english):
+    from flask_babel import force_locale
+
+    from events.labels import PARTSTAT_LABELS, REGISTRATION_LABELS, STATUS_LABELS
+
+    with app.test_request_context(), force_locale("en"):
+        assert str(REGISTRATION_LABELS["declined"]) == str(PARTSTAT_LABELS["DECLINED"]) == "declined"
+        assert str(STATUS_LABELS["cancelled"]) == "cancelled"
+    with app.test_request_context(), force_locale("de"):
+        assert str(REGISTRATION_LABELS["declined"]) == str(STATUS_LABELS["cancelled"]) == "abgesagt"

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from core.extensions import db
+from core.spreadsheet import FORMULA_PREFIXES, guard_formula, stamp_text
 from directory.models import District
 from subscribers import csvio
 from subscribers.models import Subscriber, Suppression
@@ -111,17 +112,22 @@ def thousand_rows(make_subscriber):
     return out.getvalue(), broken
 
 
-def test_thousand_rows_with_thirty_broken_import_970_and_report_each_line(district, make_subscriber, cli_import):
+def test_thousand_rows_with_thirty_broken_import_973_and_report_each_line(district, make_subscriber, cli_import):
     text, broken = thousand_rows(make_subscriber)
     assert len(broken) == 30 and len(set(broken.values())) == 13
+    topic_lines = sorted(line for line, kind in broken.items() if kind == "topic")
+    assert len(topic_lines) == 3
     before = count_subscribers()
 
     result = cli_import(text)
 
     assert result.exit_code == 0, result.output + result.stderr
-    assert problem_lines(result.stderr) == sorted(broken)
-    assert "970 Adressen importiert, 30 Zeilen übersprungen." in result.stdout
-    assert count_subscribers() == before + 970
+    # An unknown topic no longer rejects its row: the row comes in without it.
+    assert problem_lines(result.stderr) == sorted(set(broken) - set(topic_lines))
+    assert "973 Adressen importiert, 27 Zeilen übersprungen." in result.stdout
+    assert "Unbekannte Themen, ohne sie importiert (--create-topics legt sie an): Gibtsnicht" in result.stdout
+    assert count_subscribers() == before + 973
+    assert subscriber(f"person{topic_lines[0] - 2}@sindelfingen.de").topic_names == ["service-bw"]
     stderr = result.stderr.splitlines()
 
     def reported(kind):
@@ -131,7 +137,6 @@ def test_thousand_rows_with_thirty_broken_import_970_and_report_each_line(distri
     assert all("Ungültige E-Mail-Adresse" in line for line in reported("invalid") + reported("no_at"))
     assert all("Unbekannte Gemeinde" in line for line in reported("municipality") + reported("other_district"))
     assert all("fehlt" in line for line in reported("empty_ags"))
-    assert all("Gibtsnicht: Unbekanntes Thema" in line for line in reported("topic"))
     assert all("bereits in der Liste" in line for line in reported("in_list"))
     assert all("Gesperrt" in line for line in reported("unsubscribed") + reported("erased") + reported("bounced"))
     assert all("Doppelt in der Datei (zuerst in Zeile 3)" in line for line in reported("twice"))
@@ -155,7 +160,7 @@ def test_thousand_rows_with_thirty_broken_import_970_and_report_each_line(distri
 
     assert again.exit_code == 0
     assert "0 Adressen importiert, 1000 Zeilen übersprungen." in again.stdout
-    assert count_subscribers() == before + 970
+    assert count_subscribers() == before + 973
     assert "Zeile 2: person0@sindelfingen.de: Steht bereits in der Liste (aktiv)" in again.stderr
 
 
@@ -178,7 +183,7 @@ def test_import_service_reads_the_list_once_not_per_row(district, make_subscribe
         db.session.commit()
     finally:
         event.remove(db.engine, "before_cursor_execute", record)
-    assert result.imported == 970 and result.plan.rejected_lines == 30
+    assert result.imported == 973 and result.plan.rejected_lines == 27
     assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) < 10
     if db.engine.dialect.name == "postgresql":
         assert len(statements) < 60
@@ -326,15 +331,15 @@ def test_export_guards_cells_a_spreadsheet_would_execute(district, make_subscrib
 
     assert rows[0] == list(csvio.EXPORT_COLUMNS)
     by_email = {row[0]: dict(zip(rows[0], row)) for row in rows[1:]}
-    assert by_email["'=cmd@b.de"]["name"] == "'=HYPERLINK(\"http://x\")"
-    assert by_email["'=cmd@b.de"]["department"] == "'+1"
-    assert by_email["plain@b.de"]["name"] == "'-2"
-    assert by_email["plain@b.de"]["department"] == "'@x"
+    assert by_email["'=cmd@b.de"]["Name"] == "'=HYPERLINK(\"http://x\")"
+    assert by_email["'=cmd@b.de"]["Dienststelle"] == "'+1"
+    assert by_email["plain@b.de"]["Name"] == "'-2"
+    assert by_email["plain@b.de"]["Dienststelle"] == "'@x"
     # Names are stored with whitespace collapsed, so the tab became nothing to guard.
-    assert by_email["tab@b.de"]["name"] == "Tab"
-    assert csvio.guard_formula("\tTab") == "'\tTab" and csvio.guard_formula("\r1") == "'\r1"
+    assert by_email["tab@b.de"]["Name"] == "Tab"
+    assert guard_formula("\tTab") == "'\tTab" and guard_formula("\r1") == "'\r1"
     for row in rows[1:]:
-        assert not any(cell.startswith(csvio.FORMULA_PREFIXES) for cell in row)
+        assert not any(cell.startswith(FORMULA_PREFIXES) for cell in row)
 
 
 def test_export_columns_and_dates(district, make_subscriber, app, tmp_path):
@@ -351,14 +356,21 @@ def test_export_columns_and_dates(district, make_subscriber, app, tmp_path):
     assert result.exit_code == 0, result.output
     rows = parse_export(target.read_bytes())
     assert [row[0] for row in rows[1:]] == ["anna@b.de", "bernd@b.de"]  # only this district
+    assert rows[0] == ["E-Mail", "Name", "AGS", "Gemeinde", "Themen", "Status", "Dienststelle", "Einwilligung über",
+                       "Version des Einwilligungstexts", "Einwilligung angefragt am", "Einwilligung bestätigt am",
+                       "Angelegt am"]
     anna = dict(zip(rows[0], rows[1]))
-    assert anna["topics"] == "DMS;service-bw"
-    assert (anna["ags"], anna["municipality"], anna["status"], anna["department"]) == (
-        "08115045", "Sindelfingen, Stadt", "active", "Hauptamt")
-    assert anna["consent_source"] == "admin" and anna["consent_text_version"] == "2026-11-de"
-    for column in ("consent_requested_at", "consent_confirmed_at", "created_at"):
-        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", anna[column]), anna[column]
-    assert dict(zip(rows[0], rows[2]))["consent_confirmed_at"] == ""
+    assert anna["Themen"] == "DMS;service-bw"
+    assert (anna["AGS"], anna["Gemeinde"], anna["Status"], anna["Dienststelle"]) == (
+        "08115045", "Sindelfingen, Stadt", "aktiv", "Hauptamt")
+    assert dict(zip(rows[0], rows[2]))["Status"] == "unbestätigt"
+    assert anna["Einwilligung über"] == "Koordination" and anna["Version des Einwilligungstexts"] == "2026-11-de"
+    fresh()
+    created = subscriber("anna@b.de").created_at
+    assert anna["Angelegt am"] == stamp_text(created)  # Berlin time
+    for column in ("Einwilligung angefragt am", "Einwilligung bestätigt am", "Angelegt am"):
+        assert re.fullmatch(r"\d\d\.\d\d\.\d{4} \d\d:\d\d", anna[column]), anna[column]
+    assert dict(zip(rows[0], rows[2]))["Einwilligung bestätigt am"] == ""
     assert b'"DMS;service-bw"' in target.read_bytes()
 
 
@@ -413,11 +425,13 @@ def test_upload_preview_then_confirm_imports(district, make_subscriber, make_use
 
     page = preview.get_data(as_text=True)
     assert preview.status_code == 200
-    assert re.search(r'id="import-count">2<', page) and re.search(r'id="problem-count">3<', page)
-    for line, value, reason in [(3, "da@b.de", "Steht bereits in der Liste"), (4, "kaputt", "Ungültige E-Mail-Adresse"),
-                                (5, "Unbekannt", "Unbekanntes Thema")]:
+    assert re.search(r'id="import-count">3<', page) and re.search(r'id="problem-count">2<', page)
+    for line, value, reason in [(3, "da@b.de", "Steht bereits in der Liste"), (4, "kaputt", "Ungültige E-Mail-Adresse")]:
         assert re.search(rf">{line}</th>\s*<td[^>]*>{re.escape(value)}</td>\s*<td>{reason}", page), line
-    assert "neu@b.de" in page and "drei@b.de" in page
+    assert "neu@b.de" in page and "drei@b.de" in page and "zwei@b.de" in page
+    # The unknown topic does not reject its row; the page names it and offers to create it.
+    assert re.search(r'id="unknown-topics">\s*<li>Unbekannt ', page)
+    assert 'name="unknown_topics" value="skip" checked' in page and 'value="create"' in page
     assert count_subscribers() == 1  # the preview writes nothing
     upload_id = upload_id_of(preview)
 
@@ -425,11 +439,13 @@ def test_upload_preview_then_confirm_imports(district, make_subscriber, make_use
 
     assert response.status_code == 302
     assert response.headers["Location"].endswith("/d/08115/subscribers")
-    assert count_subscribers() == 3
+    assert count_subscribers() == 4
     neu = subscriber("neu@b.de")
     assert (neu.status, neu.consent_source, neu.topic_names) == ("active", "import", ["DMS"])
+    assert subscriber("zwei@b.de").topic_names == []  # imported without the unknown topic
     flashed = client.get("/d/08115/subscribers").get_data(as_text=True)
-    assert "2 Adressen importiert." in flashed and "3 Zeilen wurden wegen Problemen nicht importiert." in flashed
+    assert "3 Adressen importiert." in flashed and "2 Zeilen wurden wegen Problemen nicht importiert." in flashed
+    assert "Ohne das unbekannte Thema importiert: Unbekannt" in flashed
     # The upload is used up: confirming twice imports nothing more.
     assert client.post(f"/d/08115/subscribers/import/{upload_id}").status_code == 404
 
@@ -465,10 +481,10 @@ def test_web_opt_in_sends_mails_after_commit(two_districts, smtp_app, smtp_serve
 def test_file_level_error_and_oversized_upload_show_the_form(district, make_user, login):
     client = login(make_user())
 
-    response = upload(client, b"name;email\nAnna;a@b.de\n")
+    response = upload(client, b"PK\x03\x04\x14\x00")
 
     page = response.get_data(as_text=True)
-    assert response.status_code == 200 and "Spaltennamen" in page and 'type="file"' in page
+    assert response.status_code == 200 and "keine CSV-Datei" in page and 'type="file"' in page
     big = (HEADER + "a@b.de,,08115003,\n").encode() + b"x" * csvio.MAX_UPLOAD_BYTES
     page = upload(client, big).get_data(as_text=True)
     assert "größer als 5 MB" in page

@@ -5,7 +5,7 @@ URL or a text kept in the service (`legal.services`); in the database so
 that every web and worker process sees the same.
 
 Revision ID: 0009
-Revises: 0008
+Revises: 0010 (after main's archive migration)
 Create Date: 2026-12-01 22:30:00
 
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0009'
-down_revision = '0008'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
