@@ -60,6 +60,7 @@ def create_app(config=None):
     from core.outbox_views import bp as outbox_bp
     from core.views import bp as core_bp
     from directory.cli import directory_cli
+    from legal.views import bp as legal_bp
     from newsletter.archive import bp as archive_bp
     from newsletter.tracking import bp as tracking_bp
     from subscribers.cli import subscribers_cli
@@ -77,6 +78,7 @@ def create_app(config=None):
     app.register_blueprint(public_bp)
     app.register_blueprint(tracking_bp)
     app.register_blueprint(archive_bp)
+    app.register_blueprint(legal_bp)
 
     from newsletter.views import bp as newsletters_bp  # issue 4: coordinator pages
 

@@ -107,8 +107,13 @@ def from_environment(instance_path):
         # Where calendar replies, bounces and mailto unsubscribes arrive
         # (default: inbound@ the sender's domain).
         "INBOUND_ADDRESS": env.get("INBOUND_ADDRESS") or None,
+        # The legal pages (legal/): an address here is used until an admin
+        # stores a URL or text under Rechtliche Angaben.
         "IMPRINT_URL": env.get("IMPRINT_URL") or None,
         "PRIVACY_URL": env.get("PRIVACY_URL") or None,
+        "ACCESSIBILITY_URL": env.get("ACCESSIBILITY_URL") or None,
+        # Feedback address of the shipped accessibility statement (default: ADMIN_EMAIL).
+        "ACCESSIBILITY_CONTACT": env.get("ACCESSIBILITY_CONTACT") or None,
         # Key of the suppression list's address hashes; defaults to SECRET_KEY.
         # Keep it when rotating SECRET_KEY, or erased addresses are forgotten.
         "SUPPRESSION_KEY": env.get("SUPPRESSION_KEY") or None,

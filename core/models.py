@@ -1,7 +1,7 @@
 """Tables of the shared plumbing (core/)."""
 from datetime import datetime
 
-from sqlalchemy import Index, String
+from sqlalchemy import Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.database import UTCDateTime
@@ -29,3 +29,17 @@ class SentMail(db.Model):
     message_id: Mapped[str] = mapped_column(String(255))
 
     __table_args__ = (Index("ix_sent_mails_row", "table_name", "row_id"),)
+
+
+class Setting(db.Model):
+    """A setting that admins change at run time, shared by every web and worker process.
+
+    Only the legal pages use it (`legal.services`): keys `legal.<page>.url`
+    and `legal.<page>.text`. A missing row means "not set".
+    """
+
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -4,6 +4,7 @@ from flask import current_app
 
 from accounts.services import coordinators_of
 from core.mail import sender_address
+from legal import services as legal_services
 
 
 def inbound_address():
@@ -22,6 +23,6 @@ def mail_context(district):
     return {
         "district": district,
         "coordinator": coordinators[0] if coordinators else None,
-        "imprint_url": current_app.config.get("IMPRINT_URL"),
-        "privacy_url": current_app.config.get("PRIVACY_URL"),
+        # [(title, absolute URL)] of Impressum, Datenschutz, Barrierefreiheit (those that exist).
+        "mail_legal_links": legal_services.mail_links(),
     }

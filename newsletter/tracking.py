@@ -43,6 +43,7 @@ from core.extensions import db, limiter
 from core.paging import MAX_INT
 from core.tokens import InvalidToken, make_token, read_token
 from directory.models import Municipality
+from legal import services as legal_services
 from newsletter.models import DELIVERY_STATES, Delivery, Link, Newsletter, TrackingEvent
 from subscribers import privacy
 from subscribers.models import utcnow
@@ -197,12 +198,18 @@ def rewrite_links(newsletter, html):
     Each distinct http(s) URL gets one Link row of the newsletter (reused
     when the newsletter is compiled again) and its hrefs become
     `{{ click_base }}/<link id>`. The caller decides whether the newsletter
-    is tracked. Flushes; does not commit.
+    is tracked. Flushes; does not commit. The legal pages (footer) are
+    never tracked: reading the Impressum is nobody's reach.
     """
     urls = {}  # in order of appearance
+    untracked = {url for _title, url in legal_services.mail_links()}
+
+    def tracked(value):
+        url = tracked_url(value)
+        return None if url in untracked else url
 
     def collect(value):
-        url = tracked_url(value)
+        url = tracked(value)
         if url is not None:
             urls[url] = None
 
@@ -215,7 +222,7 @@ def rewrite_links(newsletter, html):
     db.session.flush()
 
     def replace(value):
-        url = tracked_url(value)
+        url = tracked(value)
         return None if url is None else "{{ click_base }}/%d" % links[url].id
 
     html = _rewrite_tags(html, replace)

@@ -176,6 +176,7 @@ VIEWER_FORBIDDEN = {
     "outbox.download": "a sent mail",
     "outbox.html": "a sent mail",
     "outbox.attachment": "a sent mail",
+    "legal.settings": "the legal pages' settings (admin)",
     # Writes without personal data are the editors' all the same.
     "manage.create_topic": "write",
     "manage.rename_topic": "write",
@@ -223,6 +224,9 @@ VIEWER_NOT_SWEPT = {
     "core.index": "redirects to the district overview",
     "core.set_language": "the visitor's language",
     "core.healthz": "public health report, no rows",
+    "legal.imprint": "public legal page, no rows of a district",
+    "legal.privacy": "public legal page, no rows of a district",
+    "legal.accessibility": "public legal page, no rows of a district",
     "api-docs.openapi_json": "the API's description, no rows",
     "accounts.login": "everyone's session",
     "accounts.logout": "everyone's session",

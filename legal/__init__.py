@@ -1,0 +1,1 @@
+"""Impressum, Datenschutzerklärung and Erklärung zur Barrierefreiheit: settings, public pages, links."""
