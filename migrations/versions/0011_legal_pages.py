@@ -4,15 +4,15 @@ Impressum, Datenschutzerklärung and Erklärung zur Barrierefreiheit, each a
 URL or a text kept in the service (`legal.services`); in the database so
 that every web and worker process sees the same.
 
-Revision ID: 0009
-Revises: 0010 (after main's archive migration)
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-01 22:30:00
 
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0009'
+revision = '0011'
 down_revision = '0010'
 branch_labels = None
 depends_on = None
