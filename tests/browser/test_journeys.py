@@ -227,6 +227,7 @@ def subscription_journey(ui, run_jobs):
     ui.check_page("unsubscribed")
 
     ui.goto(ui.link_in(confirmation, r"^/unsubscribe/"), "unsubscribe (from the mail)")
+    ui.goto(ui.link_in(confirmation, r"^/preferences/") + "/delete", "delete my data")
 
 
 def public_pages_journey(ui, workshop_title):
@@ -238,6 +239,13 @@ def public_pages_journey(ui, workshop_title):
     assert register.inner_text() == ui.t("Anmelden", "Register")
     register.click()
     ui.check_page("public registration")
+    page.fill("#name", "Rita Rathaus")
+    page.fill("#email", "rita@sindelfingen.de")
+    page.select_option("#municipality", "08115045")
+    page.check("#privacy")
+    button(ui, "Einladung anfordern", "Request an invitation").click()
+    page.wait_for_load_state()
+    ui.check_page("public registration: check your inbox")
     ui.goto("/d/08115/newsletters", "public archive")
 
 
@@ -319,6 +327,18 @@ def test_reach_pages(ui, world, make_event):
     ui.goto("/reichweite", "reach: state")
     ui.goto("/d/08115/reichweite", "reach: district")
     ui.goto("/d/08115/reichweite/gemeinde/08115003", "reach: municipality")
+    ui.assert_clean()
+
+
+def test_admin_pages(ui, world, make_user):
+    admin = make_user("admin@lrabb.de", role="admin", districts=(), password=PASSWORD)
+    log_in(ui, admin)
+    ui.goto("/districts", "districts")
+    ui.goto("/admin/users", "users")
+    ui.goto("/admin/users/new", "new user")
+    ui.goto(f"/admin/users/{world['coordinator'].id}", "edit user")
+    ui.goto("/admin/outbox", "outbox")
+    ui.goto("/account/password", "my account")
     ui.assert_clean()
 
 
