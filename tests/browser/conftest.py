@@ -205,10 +205,11 @@ class Browser:
         page.wait_for_load_state()
         assert page.locator("html").get_attribute("lang") == self.language
 
-    def check_page(self, name, lang=None):
+    def check_page(self, name, lang=None, record=True):
         """axe (WCAG 2.1 A/AA), tables in scroll regions, no page overflow at 375 px; records the page.
 
         `lang`: the document's language when it is not the chosen one (a German newsletter's web version).
+        `record`: list the page in the session's summary of visited pages.
         """
         page = self.page
         page.wait_for_load_state()
@@ -249,7 +250,8 @@ class Browser:
                 self.problems.append(
                     f"{where}: the page is {widths['scroll']} px wide at {widths['inner']} px: {widths['wide']}"
                 )
-        VISITED.append((name, self.language, self.viewport, path, time.monotonic() - started))
+        if record:
+            VISITED.append((name, self.language, self.viewport, path, time.monotonic() - started))
 
     def assert_clean(self):
         """Fail with every problem found on every page of this test."""

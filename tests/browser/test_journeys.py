@@ -322,11 +322,17 @@ def test_public_events_and_archive(ui, world, make_event):
     ui.assert_clean()
 
 
-def test_reach_pages(ui, world, make_event):
-    log_in(ui, world["coordinator"])
-    ui.goto("/reichweite", "reach: state")
-    ui.goto("/d/08115/reichweite", "reach: district")
-    ui.goto("/d/08115/reichweite/gemeinde/08115003", "reach: municipality")
+def test_reach_pages(ui, app, make_user):
+    """The reach pages with the known history of the reach tests: figures, charts and tables."""
+    from tests.reach_history import A, build_known_history
+
+    build_known_history()
+    log_in(ui, make_user(password=PASSWORD))
+    period = "?zeitraum=frei&von=2026-01-01&bis=2026-12-01"
+    ui.goto("/reichweite" + period, "reach: state")
+    ui.goto("/d/08115/reichweite" + period, "reach: district")
+    assert ui.page.locator("main table").count() >= 3 and ui.page.locator("main svg").count() >= 1
+    ui.goto(f"/d/08115/reichweite/gemeinde/{A}" + period, "reach: municipality")
     ui.assert_clean()
 
 
@@ -360,7 +366,8 @@ def test_the_checks_find_what_they_look_for(ui):
     """A page with one of each problem: every check must name it, or a clean journey proves nothing."""
     ui.page.route(ui.url("/kaputt"), lambda route: route.fulfill(
         body=BAD_PAGE.format(lang="en"), content_type="text/html; charset=utf-8"))
-    ui.goto("/kaputt", "deliberately broken")
+    ui.goto("/kaputt")
+    ui.check_page("deliberately broken", record=False)
     found, ui.problems = "\n".join(ui.problems), []
     for expected in ("axe color-contrast", "axe label (critical)", "axe label-content-name-mismatch",
                      "tables outside a focusable, labelled .table-scroll region", "px wide at 375 px"):
