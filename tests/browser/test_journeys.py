@@ -74,6 +74,8 @@ def subscribers_journey(ui, tmp_path):
     page.wait_for_load_state()
     assert "neu@boeblingen.de" in page.locator("h1").inner_text()
     ui.check_page("subscriber")
+    page.get_by_role("link", name=ui.t("Daten löschen …", "Delete data …")).click()
+    ui.check_page("subscriber: erase (confirmation)")
 
     ui.goto("/d/08115/subscribers")
     link(ui, "CSV importieren", "Import CSV").click()
@@ -307,6 +309,7 @@ def test_check_in(ui, world, make_event):
     ui.page.wait_for_load_state()
     ui.check_page("check-in: saved")
     assert ui.page.locator("input[type=radio][value=attended]").first.is_checked()
+    ui.goto(f"/d/08115/events/{event.id}/cancel", "cancel event (confirmation)")
     ui.assert_clean()
 
 
@@ -345,6 +348,11 @@ def test_admin_pages(ui, world, make_user):
     ui.goto(f"/admin/users/{world['coordinator'].id}", "edit user")
     ui.goto("/admin/outbox", "outbox")
     ui.goto("/account/password", "my account")
+    ui.goto("/d/08115/kontakte", "contacts")
+    ui.goto("/d/08115/kontakte/neu", "new contact")
+    response = ui.page.goto(ui.url("/d/08115/subscribers/999999"))
+    assert response.status == 404
+    ui.check_page("not found")
     ui.assert_clean()
 
 
