@@ -7,7 +7,8 @@ mail goes to the suite's real SMTP server, and jobs run in the test's thread
 through the `run_jobs` fixture, as everywhere else in the suite.
 
 Every page a journey visits goes through `Browser.check_page`: axe-core's WCAG
-2.1 A/AA rules, every table in a focusable scroll region, and (at 375 px) no
+2.1 A/AA rules, every table in a focusable scroll region named after the table
+(its caption, not just "Tabelle"), and (at 375 px) no
 horizontal overflow of the page. Playwright never downloads a browser here:
 without /usr/bin/chromium the suite is skipped (`.ci/run` installs it).
 """
@@ -240,10 +241,13 @@ class Browser:
             "() => Array.from(document.querySelectorAll('table:not([role=presentation]):not([role=none])')).filter(t => {"
             " const box = t.closest('.table-scroll');"
             " return !box || box.getAttribute('role') !== 'region' || box.getAttribute('tabindex') !== '0'"
-            "   || !box.getAttribute('aria-label'); }).map(t => t.className || t.id || 'table')"
+            "   || !box.getAttribute('aria-label') || ['Tabelle', 'Table'].includes(box.getAttribute('aria-label').trim());"
+            " }).map(t => t.className || t.id || 'table')"
         )
         if bare:
-            self.problems.append(f"{where}: tables outside a focusable, labelled .table-scroll region: {bare}")
+            self.problems.append(
+                f"{where}: tables outside a focusable .table-scroll region labelled after the table: {bare}"
+            )
         if self.narrow:
             widths = page.evaluate(OVERFLOW_JS)
             if widths["scroll"] > widths["inner"]:

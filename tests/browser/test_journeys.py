@@ -510,6 +510,7 @@ BAD_PAGE = """<!doctype html><html lang="{lang}"><head><title>Kaputt</title></he
 <input type="text">
 <p><a href="/x" aria-label="Anmelden: Workshop">Log in</a></p>
 <table><tr><th>A</th></tr><tr><td>1</td></tr></table>
+<div class="table-scroll" role="region" tabindex="0" aria-label="Tabelle"><table id="generic-label"><caption>B</caption><tr><th>B</th></tr></table></div>
 <div style="width:900px">breit</div>
 </main></body></html>"""
 
@@ -524,5 +525,6 @@ def test_the_checks_find_what_they_look_for(ui):
     ui.check_page("deliberately broken", record=False)
     found, ui.problems = "\n".join(ui.problems), []
     for expected in ("axe color-contrast", "axe label (critical)", "axe label-content-name-mismatch",
-                     "tables outside a focusable, labelled .table-scroll region", "px wide at 375 px"):
+                     "tables outside a focusable .table-scroll region labelled after the table", "px wide at 375 px"):
         assert expected in found, f"{expected!r} not reported:\n{found}"
+    assert "'generic-label'" in found, f"a region named just 'Tabelle' not reported:\n{found}"
