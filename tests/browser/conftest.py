@@ -69,7 +69,8 @@ os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
 
 # Every page checked in this session, for the summary at the end: (name, language, viewport, path, seconds).
 VISITED = []
-TOKEN = re.compile(r"(?<=/)(?:[^/]{40,}|\d{8}T\d+Z-[0-9a-f]+(?=/|$))")
+# Tokens, outbox stems and upload ids in paths, so that the summary lists a page once.
+TOKEN = re.compile(r"(?<=/)(?:[^/]{40,}|\d{8}T\d+Z-[0-9a-f]+(?=/|$))|(?<=/import/)[^/]+(?=/)")
 
 
 def pytest_collection_modifyitems(items):
