@@ -8,6 +8,7 @@ Links that people follow from mails are taken from the mails the suite's SMTP
 server received, so they also show that the mails point at the live server.
 """
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 
@@ -15,6 +16,13 @@ from core.extensions import db
 
 PASSWORD = "Browser-Test-Passwort-2026"
 CSV = "email,name,ags\ncsv.eins@boeblingen.de,Carla CSV,08115003\ncsv.zwei@sindelfingen.de,Chris CSV,08115045\n"
+# Headers the import does not recognise, municipality names instead of AGS, a topic the district lacks.
+CSV_UNMAPPED = (
+    "Kontakt;Kommunalverwaltung;Wer;Schwerpunkt\n"
+    "map.eins@boeblingen.de;Böblingen, Stadt;Mara Map;service-bw\n"
+    "map.zwei@sindelfingen.de;Sindelfingen, Stadt;Moritz Map;E-Akte\n"
+)
+CSV_TYPE, XLSX_TYPE = "text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 @pytest.fixture
@@ -48,6 +56,18 @@ def log_in(ui, user):
     ui.page.locator("main form button[type=submit]").click()
     ui.page.wait_for_load_state()
     assert ui.page.get_by_role("button", name=ui.t("Abmelden", "Log out")).count() == 1, ui.page.url
+
+
+def downloads(ui, *links):
+    """Each (German, English) link of the page starts a download of its type: CSV or XLSX."""
+    for german, english in links:
+        href = link(ui, german, english).get_attribute("href")
+        response = ui.page.request.get(ui.url(href))
+        assert response.ok, f"{href}: HTTP {response.status}"
+        expected = XLSX_TYPE if "xlsx" in href.lower() or "excel" in german.lower() else CSV_TYPE
+        assert response.headers["content-type"].split(";")[0] == expected, (href, response.headers["content-type"])
+        assert response.headers.get("content-disposition", "").startswith("attachment"), href
+        assert len(response.body()) > 0, href
 
 
 def run_jobs_now(run_jobs):
@@ -91,9 +111,37 @@ def subscribers_journey(ui, tmp_path):
     ui.check_page("import: done")
     ui.goto("/d/08115/subscribers?q=csv", "subscriber list: search")
     assert page.locator("main table tbody tr").count() == 2
+    downloads(ui, ("Liste als CSV exportieren", "Export list as CSV"),
+              ("Liste als Excel-Datei (XLSX) exportieren", "Export the list as Excel file (XLSX)"))
+    mapping_import_journey(ui, tmp_path)
     for path, name in (("/d/08115/topics", "topics"), ("/d/08115/subscribers/municipalities", "subscribers per municipality"),
                        ("/d/08115/subscribers/embed", "embed form")):
         ui.goto(path, name)
+
+
+def mapping_import_journey(ui, tmp_path):
+    """A file whose columns are not recognised: map them by hand, preview again, create the new topic."""
+    page = ui.page
+    ui.goto("/d/08115/subscribers/import")
+    upload = tmp_path / "unbekannt.csv"
+    upload.write_text(CSV_UNMAPPED, encoding="utf-8")
+    page.set_input_files("#file", str(upload))
+    button(ui, "Datei prüfen", "Check file").click()
+    page.wait_for_load_state()
+    ui.check_page("import: preview, columns not recognised")
+    for field, column in (("email", "0"), ("municipality", "1"), ("name", "2"), ("topics", "3")):
+        page.select_option(f"#column-{field}", column)
+    button(ui, "Vorschau mit dieser Zuordnung aktualisieren", "Update the preview with this mapping").click()
+    page.wait_for_load_state()
+    ui.check_page("import: preview, columns mapped")
+    assert page.locator("#import-count").inner_text() == "2", page.locator("main").inner_text()
+    assert "E-Akte" in page.locator("#unknown-topics").inner_text()
+    page.check("#unknown-topics-create")
+    page.locator("main form:not(#mapping) button[type=submit]").first.click()
+    page.wait_for_load_state()
+    ui.check_page("import: done (mapped, topic created)")
+    ui.goto("/d/08115/subscribers?q=map", "subscriber list: search (mapped import)")
+    assert page.locator("main table tbody tr").count() == 2
 
 
 def newsletter_journey(ui, run_jobs):
@@ -170,6 +218,29 @@ def _next_week():
     from datetime import date
 
     return date.today() + timedelta(days=8)
+
+
+def archive_journey(ui, newsletter_id):
+    """The switch on the sent newsletter's page, then the public archive: search, web version, feed."""
+    page = ui.page
+    publish = button(ui, "Im Archiv veröffentlichen", "Publish in the archive")
+    if publish.count():
+        publish.click()
+        page.wait_for_load_state()
+    ui.check_page("newsletter: published in the archive")
+    assert button(ui, "Aus dem Archiv nehmen", "Remove from the archive").count() == 1
+    ui.goto("/d/08115/newsletters", "public archive")
+    assert page.locator(".archive-list li").count() == 1
+    ui.goto("/d/08115/newsletters?q=service-bw", "public archive: search")
+    assert page.locator(".archive-list li").count() == 1
+    ui.goto("/d/08115/newsletters?q=Gibtesnicht", "public archive: search without result")
+    assert page.locator(".archive-list li").count() == 0 and page.get_by_role("status").count() >= 1
+    # The page is in the reader's language; the newsletter in it is German, whatever the reader chose.
+    ui.goto(f"/d/08115/newsletters/{newsletter_id}", "archive: web version")
+    assert page.locator("article.web-version").get_attribute("lang") == "de"
+    feed = page.request.get(ui.url("/d/08115/newsletters.atom"))  # not a page: no axe
+    assert feed.ok and feed.headers["content-type"].startswith("application/atom+xml")
+    assert "Neues aus dem Kreis" in feed.text()
 
 
 # --- attendee journeys ------------------------------------------------------------------------------
@@ -264,10 +335,7 @@ def test_log_in_and_manage_subscribers(ui, world, tmp_path):
 def test_compose_test_send_and_send_a_newsletter(ui, world, run_jobs):
     log_in(ui, world["coordinator"])
     newsletter_id = newsletter_journey(ui, run_jobs)
-    ui.goto("/d/08115/newsletters", "public archive")
-    # The newsletter is German, whatever the reader chose.
-    ui.goto(f"/d/08115/newsletters/{newsletter_id}")
-    ui.check_page("archive: web version", lang="de")
+    archive_journey(ui, newsletter_id)
     ui.assert_clean()
 
 
@@ -302,6 +370,8 @@ def test_check_in(ui, world, make_event):
     db.session.commit()
     log_in(ui, world["coordinator"])
     ui.goto(f"/d/08115/events/{event.id}", "event with registrations")
+    downloads(ui, ("Anmeldungen als CSV", "Registrations as CSV"),
+              ("Anmeldungen als Excel-Datei (XLSX)", "Registrations as Excel file (XLSX)"))
     ui.page.get_by_role("link", name=ui.t("Check-in-Liste", "Check-in list")).click()
     ui.check_page("check-in")
     ui.page.locator("input[type=radio][value=attended]").first.check()
@@ -333,8 +403,10 @@ def test_reach_pages(ui, app, make_user):
     log_in(ui, make_user(password=PASSWORD))
     period = "?zeitraum=frei&von=2026-01-01&bis=2026-12-01"
     ui.goto("/reichweite" + period, "reach: state")
+    downloads(ui, ("Tabelle als CSV", "Table as CSV"), ("Tabelle als Excel-Datei", "Table as Excel file"))
     ui.goto("/d/08115/reichweite" + period, "reach: district")
     assert ui.page.locator("main table").count() >= 3 and ui.page.locator("main svg").count() >= 1
+    downloads(ui, ("Tabelle als CSV", "Table as CSV"), ("Tabelle als Excel-Datei", "Table as Excel file"))
     ui.goto(f"/d/08115/reichweite/gemeinde/{A}" + period, "reach: municipality")
     ui.assert_clean()
 
@@ -356,6 +428,80 @@ def test_admin_pages(ui, world, make_user):
     ui.assert_clean()
 
 
+def test_legal_pages(ui, world, make_user):
+    """The banner while Impressum and Datenschutz are missing, the settings (an error, then saved),
+    the public pages, the footer links and the privacy note beside consent."""
+    page = ui.page
+    admin = make_user("admin@lrabb.de", role="admin", districts=(), password=PASSWORD)
+    log_in(ui, admin)
+    ui.check_page("start: legal pages missing (banner)")
+    page.get_by_role("link", name=ui.t("Rechtliche Angaben hinterlegen", "Provide the legal information")).click()
+    ui.check_page("legal settings")
+    page.fill("#imprint_url", "javascript:alert(1)")
+    page.locator("main form button[type=submit]").first.click()
+    page.wait_for_load_state()
+    assert page.locator("#imprint_url").get_attribute("aria-invalid") == "true"
+    ui.check_page("legal settings: error")
+    page.fill("#imprint_url", "")
+    page.fill("#imprint_text", "Landratsamt Böblingen\nParkstraße 16\n71034 Böblingen")
+    page.fill("#privacy_text", "## Verantwortliche Stelle\n\nLandratsamt Böblingen")
+    page.locator("main form button[type=submit]").first.click()
+    page.wait_for_load_state()
+    ui.check_page("legal settings: saved")
+    assert page.locator(".flash-warning").count() == 0
+    for path, name in (("/impressum", "imprint"), ("/datenschutz", "privacy statement"),
+                       ("/barrierefreiheit", "accessibility statement (default)")):
+        ui.goto(path, name)
+        assert page.locator("footer").get_by_role("link").filter(has_text=ui.t("Impressum", "Imprint")).count() == 1
+    ui.goto("/d/08115/subscribe", "subscribe: with privacy note")
+    assert page.locator("#privacy-statement a[href$='/datenschutz']").count() == 1
+    ui.assert_clean()
+
+
+def test_outbox_search_and_message(ui, app, world, run_jobs, make_user):
+    """Mail to the file outbox (no MAIL_SERVER): a test send and a confirmation, listed and filtered."""
+    from directory.models import District
+    from newsletter import services as newsletters
+    from subscribers import services as subscribers
+    from subscribers.jobs import enqueue_subscription_mail
+    from subscribers.consent import current_consent_version
+
+    coordinator = SimpleNamespace(email=world["coordinator"].email)
+    admin = SimpleNamespace(email=make_user("admin@lrabb.de", role="admin", districts=(), password=PASSWORD).email)
+    app.config["MAIL_SERVER"] = None  # core.mail reads it per message: from now on the outbox
+    district = db.session.get(District, "08115")
+    newsletter = newsletters.create_newsletter(district, "Neues aus dem Kreis", "Guten Tag,\n\n**service-bw**.")
+    db.session.commit()
+    newsletters.send_test(newsletter, ["test-leser@lrabb.de"])
+    paula = subscribers.request_subscription(district, "paula@sindelfingen.de", "Paula", "08115045", [],
+                                             current_consent_version())
+    db.session.commit()
+    enqueue_subscription_mail(paula)
+    run_jobs_now(run_jobs)
+    page = ui.page
+    log_in(ui, coordinator)  # a coordinator first; an admin below, in a browser of their own
+    page.locator("nav").get_by_role("link", name=ui.t("Postausgang", "Outbox")).first.click()
+    ui.check_page("outbox (coordinator)")
+    assert page.locator("main table tbody tr").count() == 2
+    page.fill("#recipient", "paula")
+    page.locator("main form[role=search] button[type=submit]").first.click()
+    page.wait_for_load_state()
+    ui.check_page("outbox: by recipient")
+    assert page.locator("main table tbody tr").count() == 1
+    ui.goto("/admin/outbox?kind=test&subject=Kreis", "outbox: by kind and subject")
+    assert page.locator("main table tbody tr").count() == 1
+    page.locator("main table tbody a").first.click()
+    ui.check_page("outbox: message")
+    ui.goto("/admin/outbox?kind=nonsense", "outbox: unknown kind")
+
+    other = ui.fresh()
+    log_in(other, admin)
+    other.goto("/admin/outbox?recipient=lrabb&kind=test", "outbox (admin): filtered")
+    assert other.page.locator("main table tbody tr").count() == 1
+    other.assert_clean()
+    ui.assert_clean()
+
+
 # --- the checks themselves ------------------------------------------------------------------------------
 
 BAD_PAGE = """<!doctype html><html lang="{lang}"><head><title>Kaputt</title></head><body>
@@ -364,6 +510,7 @@ BAD_PAGE = """<!doctype html><html lang="{lang}"><head><title>Kaputt</title></he
 <input type="text">
 <p><a href="/x" aria-label="Anmelden: Workshop">Log in</a></p>
 <table><tr><th>A</th></tr><tr><td>1</td></tr></table>
+<div class="table-scroll" role="region" tabindex="0" aria-label="Tabelle"><table id="generic-label"><caption>B</caption><tr><th>B</th></tr></table></div>
 <div style="width:900px">breit</div>
 </main></body></html>"""
 
@@ -378,5 +525,6 @@ def test_the_checks_find_what_they_look_for(ui):
     ui.check_page("deliberately broken", record=False)
     found, ui.problems = "\n".join(ui.problems), []
     for expected in ("axe color-contrast", "axe label (critical)", "axe label-content-name-mismatch",
-                     "tables outside a focusable, labelled .table-scroll region", "px wide at 375 px"):
+                     "tables outside a focusable .table-scroll region labelled after the table", "px wide at 375 px"):
         assert expected in found, f"{expected!r} not reported:\n{found}"
+    assert "'generic-label'" in found, f"a region named just 'Tabelle' not reported:\n{found}"
