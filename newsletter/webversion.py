@@ -27,6 +27,7 @@ Content-Security-Policy (no 'unsafe-inline'), its own contrast and its
 responsive layout; headings move one level down below the page's <h1>.
 """
 import re
+from functools import lru_cache
 
 import nh3
 from mjml import mjml2html
@@ -133,8 +134,15 @@ ALLOWED_ATTRIBUTES = {
 
 def content_html(newsletter):
     """The newsletter's content as safe HTML for the archive page (no styles, scripts or personal links)."""
-    body = compose.body_html(newsletter.body_format, newsletter.body)
-    if newsletter.body_format == "mjml":
+    return _content_html(newsletter.body_format, newsletter.body)
+
+
+# A public page and a feed of 20 entries render these on every request; the result depends only on
+# the content, so each version of a newsletter is compiled and sanitised once per process.
+@lru_cache(maxsize=64)
+def _content_html(body_format, body):
+    body = compose.body_html(body_format, body)
+    if body_format == "mjml":
         body = _mjml_content(body)
     html = _unwrap_personal_links(neutral(_render(body, True)))
     # "Hallo <strong>{{ name }}</strong>," leaves an empty <strong> behind.
